@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ssa-io.h: whole-message I/O on the shim-helper control socket. */
+#ifndef SSA_IO_H
+#define SSA_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds on CLOCK_MONOTONIC, for deadlines. */
+int64_t ssa_now_ms(void);
+
+/*
+ * Send all `len` bytes of `buf` on stream socket `fd` (blocking or not) with
+ * MSG_NOSIGNAL, waiting with poll(2) until `deadline_ms` (ssa_now_ms() clock;
+ * -1: no deadline).  EINTR is retried.  Returns 0, -ETIMEDOUT, or -errno of
+ * send(2) (-EPIPE when the other end is gone).
+ */
+int ssa_send_all(int fd, const void *buf, size_t len, int64_t deadline_ms);
+
+/*
+ * Receive exactly `len` bytes into `buf`, waiting until `deadline_ms` (-1: no
+ * deadline).  Returns 0, -ECONNABORTED if the other end closed first,
+ * -ETIMEDOUT, or -errno of recv(2).
+ */
+int ssa_recv_exact(int fd, void *buf, size_t len, int64_t deadline_ms);
+
+/*
+ * Pass descriptor `passfd` over AF_UNIX socket `fd` (one byte of data with
+ * SCM_RIGHTS, see unix(7)).  The caller keeps its own copy of passfd.
+ * Returns 0 or -errno.
+ */
+int ssa_send_fd(int fd, int passfd);
+
+/*
+ * Receive a descriptor sent by ssa_send_fd(), waiting until `deadline_ms`.
+ * The new descriptor has FD_CLOEXEC set and belongs to the caller.  Returns
+ * it, or -ECONNABORTED (closed without one), -ETIMEDOUT, -EPROTO (no or
+ * several descriptors), or -errno.
+ */
+int ssa_recv_fd(int fd, int64_t deadline_ms);
+
+#endif /* SSA_IO_H */

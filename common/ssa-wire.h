@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ssa-wire.h: the messages between the shim and ssa-helper.
+ *
+ * Both ends are built from the same tree, but the helper treats every byte
+ * it reads as hostile: each message is a fixed header followed by a body of
+ * at most SSA_WIRE_BODY_MAX bytes made of tag-length-value fields, every one
+ * of them bounded.  All integers are in network byte order.
+ *
+ *   header:  "SSA" version(u8) | type(u16) | reserved(u16) | body length(u32)
+ *   field:   tag(u16) | length(u16) | value
+ *
+ * The conversation on the control connection (an AF_UNIX stream socket):
+ *   shim -> helper   SSA_MSG_CONNECT   what to connect to and how
+ *   helper -> shim   SSA_MSG_RESULT    errno 0 or the failure and its reason
+ *   shim -> helper   one byte with SCM_RIGHTS carrying the plaintext socket
+ *                    (only after a result of 0)
+ */
+#ifndef SSA_WIRE_H
+#define SSA_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SSA_WIRE_VERSION 1
+#define SSA_WIRE_HEADER_SIZE 12
+/* Largest body of either message; a peer chain of a few certificates fits. */
+#define SSA_WIRE_BODY_MAX (128 * 1024)
+
+enum ssa_msg_type {
+	SSA_MSG_CONNECT = 1,
+	SSA_MSG_RESULT = 2,
+};
+
+/* Fields of SSA_MSG_CONNECT. */
+enum ssa_connect_tag {
+	SSA_TAG_HOSTNAME = 1,  /* string: name for SNI and verification */
+	SSA_TAG_RESOLVE = 2,   /* string: name to resolve (AF_HOSTNAME) */
+	SSA_TAG_ADDRESS = 3,   /* struct sockaddr_in or sockaddr_in6 bytes */
+	SSA_TAG_PORT = 4,      /* u16, with SSA_TAG_RESOLVE */
+	SSA_TAG_EXE = 5,       /* string: the program, as the client sees it */
+};
+
+/* Fields of SSA_MSG_RESULT. */
+enum ssa_result_tag {
+	SSA_TAG_ERRNO = 16,      /* u32: 0 on success, else an errno of SPEC §3 */
+	SSA_TAG_REASON = 17,     /* string: why it failed (TLS_ERROR) */
+	SSA_TAG_ID = 18,         /* u64: connection id, as logged */
+	SSA_TAG_VERSION = 19,    /* u32: TLS_1_0 .. TLS_1_3 */
+	SSA_TAG_CIPHER = 20,     /* string: negotiated suite */
+	SSA_TAG_PEER_IDENTITY = 21, /* string: subject DN of the peer */
+	SSA_TAG_PEER_CHAIN = 22, /* string: PEM, leaf first (may repeat) */
+	SSA_TAG_PEER_ADDR = 23,  /* sockaddr of the peer */
+	SSA_TAG_LOCAL_ADDR = 24, /* sockaddr of the network-side socket */
+};
+
+/* Longest string field of any message (a PEM certificate fits; a chain is
+ * sent as one SSA_TAG_PEER_CHAIN field per certificate). */
+#define SSA_WIRE_FIELD_MAX 0xffff
+
+/*
+ * A message being built in caller-owned memory.  ssa_msg_init() sets it up;
+ * the put functions append fields and set `overflow` instead of writing past
+ * the end, so a caller checks once, before sending.
+ */
+struct ssa_msg {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	bool overflow;
+};
+
+/* Start a message of `type` in buf[0..cap).  cap must be at least
+ * SSA_WIRE_HEADER_SIZE; the body may grow to cap - SSA_WIRE_HEADER_SIZE or
+ * SSA_WIRE_BODY_MAX, whichever is smaller. */
+void ssa_msg_init(struct ssa_msg *m, uint8_t *buf, size_t cap, enum ssa_msg_type type);
+/* Append a field with `len` bytes of `value` (len <= SSA_WIRE_FIELD_MAX). */
+void ssa_msg_put(struct ssa_msg *m, uint16_t tag, const void *value, size_t len);
+/* Append a NUL-free string field (the NUL is not sent); NULL is skipped. */
+void ssa_msg_put_str(struct ssa_msg *m, uint16_t tag, const char *s);
+void ssa_msg_put_u16(struct ssa_msg *m, uint16_t tag, uint16_t v);
+void ssa_msg_put_u32(struct ssa_msg *m, uint16_t tag, uint32_t v);
+void ssa_msg_put_u64(struct ssa_msg *m, uint16_t tag, uint64_t v);
+/* Write the body length into the header; returns the total length to send,
+ * or 0 if a field did not fit (m->overflow). */
+size_t ssa_msg_finish(struct ssa_msg *m);
+
+/*
+ * Check a received header.  On success returns the body length (at most
+ * SSA_WIRE_BODY_MAX); returns -EPROTO for a wrong magic, version, type or an
+ * oversized body.
+ */
+long ssa_wire_check_header(const uint8_t header[SSA_WIRE_HEADER_SIZE], enum ssa_msg_type want);
+
+/* Iterates over the fields of a received body (not owned). */
+struct ssa_field_iter {
+	const uint8_t *p;
+	size_t left;
+};
+
+struct ssa_field {
+	uint16_t tag;
+	uint16_t len;
+	const uint8_t *value; /* points into the body */
+};
+
+void ssa_field_iter_init(struct ssa_field_iter *it, const uint8_t *body, size_t len);
+/* Next field: returns 1 and fills *f, 0 at the end, -EPROTO if the body is
+ * truncated or malformed. */
+int ssa_field_next(struct ssa_field_iter *it, struct ssa_field *f);
+
+/* Value decoders: return 0, or -EPROTO if the field has the wrong size. */
+int ssa_field_u16(const struct ssa_field *f, uint16_t *v);
+int ssa_field_u32(const struct ssa_field *f, uint32_t *v);
+int ssa_field_u64(const struct ssa_field *f, uint64_t *v);
+/* Copy a string field into dst[0..size) NUL-terminated.  Returns 0, or
+ * -EPROTO if it holds a NUL or does not fit. */
+int ssa_field_str(const struct ssa_field *f, char *dst, size_t size);
+/* The same into a new malloc'd string the caller frees; -ENOMEM, -EPROTO. */
+int ssa_field_strdup(const struct ssa_field *f, char **dst);
+
+#endif /* SSA_WIRE_H */

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+/* policy.c: reading and resolving the *.ini files of /etc/ssa with inih (policy.h). */
+#include "policy.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "in_tls.h"
+
+enum section_kind { SECTION_DEFAULTS, SECTION_APP, SECTION_HOST };
+
+/* One bit per key: which keys a section sets. */
+enum key_bit {
+	K_MIN_VERSION = 1 << 0,
+	K_MAX_VERSION = 1 << 1,
+	K_PRIORITY = 1 << 2,
+	K_TRUST_STORE = 1 << 3,
+	K_APP_TRUST_STORE = 1 << 4,
+	K_OCSP_STAPLING = 1 << 5,
+	K_PIN = 1 << 6,
+	K_SESSION_RESUMPTION = 1 << 7,
+	K_CONNECT_TIMEOUT = 1 << 8,
+	K_HANDSHAKE_TIMEOUT = 1 << 9,
+	K_TRUNCATION = 1 << 10,
+	K_ALLOW = 1 << 11,
+};
+
+struct section {
+	enum section_kind kind;
+	char *name;        /* program path or host pattern; NULL for defaults */
+	unsigned set;      /* enum key_bit */
+	struct policy values;
+	char *priority, *trust_store, *pins; /* owned strings behind values */
+};
+
+struct policy_set {
+	struct section *sections;
+	size_t n;
+};
+
+/* Parsing state handed to the inih handler. */
+struct parse_state {
+	struct policy_set *set;
+	char *error;       /* first error, without file and line */
+};
+
+static void policy_defaults(struct policy *p)
+{
+	*p = (struct policy){
+		.min_version = TLS_1_2,
+		.max_version = TLS_1_3,
+		.priority = NULL,
+		.trust_store = "system",
+		.app_trust_store = POLICY_APP_TRUST_ADD,
+		.ocsp_stapling = POLICY_OCSP_VERIFY,
+		.pins = NULL,
+		.session_resumption = true,
+		.connect_timeout = 10,
+		.handshake_timeout = 10,
+		.truncation_eof = false,
+		.allow = true,
+	};
+}
+
+const char *policy_dir(void)
+{
+	const char *d = secure_getenv("SSA_CONFIG_DIR");
+
+	return d && *d ? d : SYSCONFDIR "/ssa";
+}
+
+static void section_free(struct section *s)
+{
+	free(s->name);
+	free(s->priority);
+	free(s->trust_store);
+	free(s->pins);
+}
+
+void policy_set_free(struct policy_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++)
+		section_free(&set->sections[i]);
+	free(set->sections);
+	free(set);
+}
+
+/* The section called `header` ("defaults", "app /x", "host y"), created on
+ * first use; NULL with st->error set if the header is not one of those. */
+static struct section *section_for(struct parse_state *st, const char *header)
+{
+	enum section_kind kind;
+	const char *name = NULL;
+	struct section *s;
+
+	if (strcmp(header, "defaults") == 0) {
+		kind = SECTION_DEFAULTS;
+	} else if (strncmp(header, "app ", 4) == 0 && header[4] == '/') {
+		kind = SECTION_APP;
+		name = header + 4;
+	} else if (strncmp(header, "host ", 5) == 0 && header[5] && !strchr(header + 5, ' ')) {
+		kind = SECTION_HOST;
+		name = header + 5;
+		if (strchr(name, '*') && (strncmp(name, "*.", 2) != 0 || strchr(name + 1, '*') || !name[2])) {
+			asprintf(&st->error, "section [%s]: a wildcard must be the whole first label, as in [host *.example.com]", header);
+			return NULL;
+		}
+	} else {
+		asprintf(&st->error, "unknown section [%s] (expected [defaults], [app /path/to/program] or [host name])", header);
+		return NULL;
+	}
+	for (size_t i = 0; i < st->set->n; i++) {
+		s = &st->set->sections[i];
+		if (s->kind == kind && (!name || strcmp(s->name, name) == 0))
+			return s;
+	}
+	s = reallocarray(st->set->sections, st->set->n + 1, sizeof *s);
+	if (!s)
+		return NULL;
+	st->set->sections = s;
+	s = &s[st->set->n];
+	*s = (struct section){ .kind = kind };
+	policy_defaults(&s->values);
+	if (name && !(s->name = strdup(name)))
+		return NULL;
+	st->set->n++;
+	return s;
+}
+
+static int parse_version(const char *v)
+{
+	static const char *const names[] = { "1.0", "1.1", "1.2", "1.3" };
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(v, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Index of v in the NULL-terminated list of words, or -1. */
+static int parse_word(const char *v, const char *const *words)
+{
+	for (int i = 0; words[i]; i++)
+		if (strcmp(v, words[i]) == 0)
+			return i;
+	return -1;
+}
+
+static bool parse_seconds(const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-' || n < 1 || n > 3600)
+		return false;
+	*out = (unsigned)n;
+	return true;
+}
+
+/* Each pin is "sha256/" and 44 characters of base64 (32 bytes). */
+static bool valid_pins(const char *v)
+{
+	const char *p = v;
+
+	while (*p) {
+		size_t n = strcspn(p, " ");
+		if (n != 7 + 44 || strncmp(p, "sha256/", 7) != 0)
+			return false;
+		for (size_t i = 7; i < n; i++)
+			if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", p[i]))
+				return false;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return p != v;
+}
+
+static int replace_string(char **slot, const char *v)
+{
+	char *copy = strdup(v);
+
+	if (!copy)
+		return -ENOMEM;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+static int bad_value(struct parse_state *st, const char *section, const char *key, const char *value,
+		     const char *expected)
+{
+	if (!st->error)
+		asprintf(&st->error, "[%s] key '%s': bad value '%s' (expected %s)", section, key, value, expected);
+	return 0;
+}
+
+static int handle_key(void *user, const char *header, const char *key, const char *v)
+{
+	static const char *const yes_no[] = { "no", "yes", NULL };
+	static const char *const ocsp[] = { "ignore", "verify", "require", NULL };
+	static const char *const app_trust[] = { "add", "replace", "deny", NULL };
+	static const char *const truncation[] = { "error", "eof", NULL };
+	struct parse_state *st = user;
+	struct section *s;
+	struct policy *p;
+	int i;
+
+	if (st->error)
+		return 0;
+	s = section_for(st, header);
+	if (!s) {
+		if (!st->error)
+			st->error = strdup("out of memory");
+		return 0;
+	}
+	p = &s->values;
+	if (strcmp(key, "min-version") == 0 || strcmp(key, "max-version") == 0) {
+		if ((i = parse_version(v)) < 0)
+			return bad_value(st, header, key, v, "1.0, 1.1, 1.2 or 1.3");
+		if (key[1] == 'i') {
+			p->min_version = i;
+			s->set |= K_MIN_VERSION;
+		} else {
+			p->max_version = i;
+			s->set |= K_MAX_VERSION;
+		}
+	} else if (strcmp(key, "priority") == 0) {
+		if (!*v)
+			return bad_value(st, header, key, v, "a GnuTLS priority string");
+		if (replace_string(&s->priority, v) < 0)
+			return 0;
+		s->set |= K_PRIORITY;
+	} else if (strcmp(key, "trust-store") == 0) {
+		if (strcmp(v, "system") != 0 && v[0] != '/')
+			return bad_value(st, header, key, v, "system, or the absolute path of a PEM file or directory");
+		if (replace_string(&s->trust_store, v) < 0)
+			return 0;
+		s->set |= K_TRUST_STORE;
+	} else if (strcmp(key, "app-trust-store") == 0) {
+		if ((i = parse_word(v, app_trust)) < 0)
+			return bad_value(st, header, key, v, "add, replace or deny");
+		p->app_trust_store = i;
+		s->set |= K_APP_TRUST_STORE;
+	} else if (strcmp(key, "ocsp-stapling") == 0) {
+		if ((i = parse_word(v, ocsp)) < 0)
+			return bad_value(st, header, key, v, "ignore, verify or require");
+		p->ocsp_stapling = i;
+		s->set |= K_OCSP_STAPLING;
+	} else if (strcmp(key, "pin") == 0) {
+		if (s->kind != SECTION_HOST) {
+			if (!st->error)
+				asprintf(&st->error, "[%s] key 'pin': pins belong in a [host ...] section", header);
+			return 0;
+		}
+		if (!valid_pins(v))
+			return bad_value(st, header, key, v, "space-separated sha256/BASE64 SPKI pins");
+		if (replace_string(&s->pins, v) < 0)
+			return 0;
+		s->set |= K_PIN;
+	} else if (strcmp(key, "session-resumption") == 0) {
+		if ((i = parse_word(v, yes_no)) < 0)
+			return bad_value(st, header, key, v, "yes or no");
+		p->session_resumption = i;
+		s->set |= K_SESSION_RESUMPTION;
+	} else if (strcmp(key, "connect-timeout") == 0) {
+		if (!parse_seconds(v, &p->connect_timeout))
+			return bad_value(st, header, key, v, "whole seconds from 1 to 3600");
+		s->set |= K_CONNECT_TIMEOUT;
+	} else if (strcmp(key, "handshake-timeout") == 0) {
+		if (!parse_seconds(v, &p->handshake_timeout))
+			return bad_value(st, header, key, v, "whole seconds from 1 to 3600");
+		s->set |= K_HANDSHAKE_TIMEOUT;
+	} else if (strcmp(key, "truncation") == 0) {
+		if ((i = parse_word(v, truncation)) < 0)
+			return bad_value(st, header, key, v, "error or eof");
+		p->truncation_eof = i;
+		s->set |= K_TRUNCATION;
+	} else if (strcmp(key, "allow") == 0) {
+		if ((i = parse_word(v, yes_no)) < 0)
+			return bad_value(st, header, key, v, "yes or no");
+		p->allow = i;
+		s->set |= K_ALLOW;
+	} else {
+		asprintf(&st->error, "[%s] unknown key '%s'", header, key);
+		return 0;
+	}
+	p->priority = s->priority;
+	p->trust_store = s->trust_store ? s->trust_store : "system";
+	p->pins = s->pins;
+	return 1;
+}
+
+static int select_ini(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && n > 4 && strcmp(d->d_name + n - 4, ".ini") == 0 &&
+	       (d->d_type == DT_REG || d->d_type == DT_LNK || d->d_type == DT_UNKNOWN);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int policy_set_load(const char *dir, struct policy_set **out, char **error)
+{
+	struct parse_state st = { 0 };
+	struct dirent **names = NULL;
+	int n, r = 0;
+
+	*error = NULL;
+	st.set = calloc(1, sizeof *st.set);
+	if (!st.set)
+		return -ENOMEM;
+	n = scandir(dir, &names, select_ini, by_name);
+	if (n < 0) {
+		if (errno == ENOENT) {
+			*out = st.set;
+			return 0;
+		}
+		r = -errno;
+		asprintf(error, "%s: %s", dir, strerror(errno));
+		policy_set_free(st.set);
+		return r;
+	}
+	for (int i = 0; i < n; i++) {
+		char *path = NULL;
+		int line;
+
+		if (r == 0 && asprintf(&path, "%s/%s", dir, names[i]->d_name) < 0)
+			r = -ENOMEM;
+		if (r == 0) {
+			line = ini_parse(path, handle_key, &st);
+			if (line == -1) {
+				asprintf(error, "%s: cannot open: %s", path, strerror(errno));
+				r = -EINVAL;
+			} else if (line == -2) {
+				r = -ENOMEM;
+			} else if (line > 0) {
+				if (st.error)
+					asprintf(error, "%s:%d: %s", path, line, st.error);
+				else
+					asprintf(error, "%s:%d: syntax error", path, line);
+				r = -EINVAL;
+			}
+		}
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	free(st.error);
+	if (r < 0) {
+		policy_set_free(st.set);
+		return r;
+	}
+	*out = st.set;
+	return 0;
+}
+
+/* Overlay the keys that section s sets onto p. */
+static void apply(struct policy *p, const struct section *s)
+{
+	const struct policy *v = &s->values;
+
+	if (s->set & K_MIN_VERSION) p->min_version = v->min_version;
+	if (s->set & K_MAX_VERSION) p->max_version = v->max_version;
+	if (s->set & K_PRIORITY) p->priority = v->priority;
+	if (s->set & K_TRUST_STORE) p->trust_store = v->trust_store;
+	if (s->set & K_APP_TRUST_STORE) p->app_trust_store = v->app_trust_store;
+	if (s->set & K_OCSP_STAPLING) p->ocsp_stapling = v->ocsp_stapling;
+	if (s->set & K_PIN) p->pins = v->pins;
+	if (s->set & K_SESSION_RESUMPTION) p->session_resumption = v->session_resumption;
+	if (s->set & K_CONNECT_TIMEOUT) p->connect_timeout = v->connect_timeout;
+	if (s->set & K_HANDSHAKE_TIMEOUT) p->handshake_timeout = v->handshake_timeout;
+	if (s->set & K_TRUNCATION) p->truncation_eof = v->truncation_eof;
+	if (s->set & K_ALLOW) p->allow = v->allow;
+}
+
+static void note_applied(char *applied, size_t size, const struct section *s)
+{
+	size_t used = strlen(applied);
+
+	snprintf(applied + used, size - used, "%s[%s%s%s]", used ? " " : "",
+		 s->kind == SECTION_DEFAULTS ? "defaults" : s->kind == SECTION_APP ? "app" : "host",
+		 s->name ? " " : "", s->name ? s->name : "");
+}
+
+void policy_resolve(const struct policy_set *set, const char *exe, const char *host,
+		    struct policy *out, char *applied, size_t applied_size)
+{
+	const struct section *host_exact = NULL, *host_wild = NULL;
+
+	policy_defaults(out);
+	if (applied && applied_size)
+		applied[0] = '\0';
+	for (int kind = SECTION_DEFAULTS; kind <= SECTION_APP; kind++) {
+		for (size_t i = 0; i < set->n; i++) {
+			const struct section *s = &set->sections[i];
+			if ((int)s->kind != kind)
+				continue;
+			if (kind == SECTION_APP && (!exe || strcmp(s->name, exe) != 0))
+				continue;
+			apply(out, s);
+			if (applied)
+				note_applied(applied, applied_size, s);
+		}
+	}
+	for (size_t i = 0; host && i < set->n; i++) {
+		const struct section *s = &set->sections[i];
+		if (s->kind != SECTION_HOST)
+			continue;
+		if (strcasecmp(s->name, host) == 0) {
+			host_exact = s;
+		} else if (s->name[0] == '*') {
+			size_t hl = strlen(host), sl = strlen(s->name + 1);
+			/* "*.example.com" covers any name ending in ".example.com". */
+			if (hl > sl && strcasecmp(host + hl - sl, s->name + 1) == 0 &&
+			    (!host_wild || strlen(host_wild->name) < strlen(s->name)))
+				host_wild = s;
+		}
+	}
+	if (host_exact || host_wild) {
+		apply(out, host_exact ? host_exact : host_wild);
+		if (applied)
+			note_applied(applied, applied_size, host_exact ? host_exact : host_wild);
+	}
+}
+
+void policy_set_print(const struct policy_set *set, FILE *f)
+{
+	static const char *const versions[] = { "1.0", "1.1", "1.2", "1.3" };
+	static const char *const ocsp[] = { "ignore", "verify", "require" };
+	static const char *const app_trust[] = { "add", "replace", "deny" };
+	struct policy p;
+	bool have_defaults = false;
+
+	for (size_t i = 0; i <= set->n; i++) {
+		const struct section *s = i < set->n ? &set->sections[i] : NULL;
+		if (s && s->kind == SECTION_DEFAULTS)
+			have_defaults = true;
+		if (!s && have_defaults)
+			break;
+		policy_resolve(set, s && s->kind == SECTION_APP ? s->name : NULL,
+			       s && s->kind == SECTION_HOST ? s->name : NULL, &p, NULL, 0);
+		if (!s || s->kind == SECTION_DEFAULTS)
+			fprintf(f, "[defaults]\n");
+		else
+			fprintf(f, "[%s %s]\n", s->kind == SECTION_APP ? "app" : "host", s->name);
+		fprintf(f, "min-version = %s\nmax-version = %s\npriority = %s\ntrust-store = %s\n"
+			   "app-trust-store = %s\nocsp-stapling = %s\n",
+			versions[p.min_version], versions[p.max_version], p.priority ? p.priority : "@SYSTEM",
+			p.trust_store, app_trust[p.app_trust_store], ocsp[p.ocsp_stapling]);
+		if (p.pins)
+			fprintf(f, "pin = %s\n", p.pins);
+		fprintf(f, "session-resumption = %s\nconnect-timeout = %u\nhandshake-timeout = %u\n"
+			   "truncation = %s\nallow = %s\n\n",
+			p.session_resumption ? "yes" : "no", p.connect_timeout, p.handshake_timeout,
+			p.truncation_eof ? "eof" : "error", p.allow ? "yes" : "no");
+	}
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * policy.h: the administrator's TLS policy, the *.ini files of /etc/ssa (SPEC §4).
+ *
+ * Every *.ini directly in the policy directory is read with inih in lexical
+ * order; a later file overrides keys of the same section.  Sections:
+ * [defaults], [app /path/to/exe], [host name] and [host *.domain];
+ * precedence defaults < app < host.  Keys not set anywhere take the
+ * compiled-in defaults of policy_init().
+ */
+#ifndef SSA_POLICY_H
+#define SSA_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum policy_ocsp { POLICY_OCSP_IGNORE, POLICY_OCSP_VERIFY, POLICY_OCSP_REQUIRE };
+enum policy_app_trust { POLICY_APP_TRUST_ADD, POLICY_APP_TRUST_REPLACE, POLICY_APP_TRUST_DENY };
+
+/* The effective policy of one connection.  Strings are owned by the
+ * policy_set it was resolved from. */
+struct policy {
+	int min_version, max_version;   /* TLS_1_0 .. TLS_1_3 */
+	const char *priority;           /* GnuTLS priority string; NULL: @SYSTEM, else NORMAL */
+	const char *trust_store;        /* "system", or a PEM file or directory */
+	enum policy_app_trust app_trust_store;
+	enum policy_ocsp ocsp_stapling;
+	const char *pins;               /* space-separated sha256/BASE64, or NULL */
+	bool session_resumption;
+	unsigned connect_timeout;       /* seconds */
+	unsigned handshake_timeout;     /* seconds */
+	bool truncation_eof;            /* truncation = eof */
+	bool allow;
+};
+
+/* All sections of all files, as parsed. */
+struct policy_set;
+
+/* The default policy directory: $SSA_CONFIG_DIR, else SYSCONFDIR/ssa. */
+const char *policy_dir(void);
+
+/*
+ * Read every *.ini of `dir` (a missing directory is an empty policy).
+ * Returns 0 and a set the caller frees with policy_set_free(); or -EINVAL
+ * with *error a malloc'd message naming file, line and key (the first
+ * error; the caller frees it), -ENOMEM, or -errno of reading the directory.
+ */
+int policy_set_load(const char *dir, struct policy_set **set, char **error);
+void policy_set_free(struct policy_set *set);
+
+/*
+ * The policy for a connection of program `exe` (may be NULL or "") to host
+ * name `host`: the defaults, then the matching [app], then the matching
+ * [host] (an exact name before the longest matching *.domain).
+ * `applied` (may be NULL) receives the names of the sections used,
+ * space-separated, in applied[0..applied_size).
+ */
+void policy_resolve(const struct policy_set *set, const char *exe, const char *host,
+		    struct policy *out, char *applied, size_t applied_size);
+
+/* Print the effective policy of every section as INI to `f`. */
+#include <stdio.h>
+void policy_set_print(const struct policy_set *set, FILE *f);
+
+#endif /* SSA_POLICY_H */

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* relay.h: moving plaintext between the application and the TLS session. */
+#ifndef SSA_RELAY_H
+#define SSA_RELAY_H
+
+#include <gnutls/gnutls.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct relay_result {
+	uint64_t bytes_to_peer;   /* plaintext the application sent */
+	uint64_t bytes_to_app;    /* plaintext the peer sent */
+	const char *end;          /* how it ended, for the journal */
+	bool error;               /* ended abnormally (truncation, reset, timeout) */
+};
+
+/*
+ * Relay plaintext both ways between `app_fd` (the application's connected
+ * loopback socket) and the TLS `session` over `net_fd`, until both sides are
+ * done.  Both descriptors are made non-blocking and stay the caller's.
+ *
+ * - The application's end of file (close() or shutdown(SHUT_WR)) sends
+ *   close_notify after all its data (RFC 8446 §6.1), then the peer's data
+ *   keeps flowing until its close_notify, or until it is silent for
+ *   `linger_s` seconds.
+ * - The peer's close_notify reads as end of file in the application.
+ * - The peer closing TCP without close_notify resets the application's
+ *   connection (ECONNRESET there) once the data before it was delivered,
+ *   unless `truncation_eof`, which makes it an end of file.
+ */
+void relay_run(gnutls_session_t session, int net_fd, int app_fd, bool truncation_eof,
+	       unsigned linger_s, struct relay_result *result);
+
+#endif /* SSA_RELAY_H */

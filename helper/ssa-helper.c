@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+/*
+ * ssa-helper: one TLS client connection on behalf of an application.
+ *
+ * Started by systemd for each connection to ssa-helper.socket (Accept=yes,
+ * the connection is fd 3, sd_listen_fds(3)), or by the shim over a
+ * socketpair with --standalone.  It reads the application's request, takes
+ * the application's identity from SO_PEERCRED, applies the policy, connects
+ * to the peer, does the handshake and validation, reports the result, and
+ * then relays plaintext over the loopback socket the shim hands over, until
+ * both sides are done.  One journal entry per connection (SPEC §5).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+#include "in_tls.h"
+#include "peer-connect.h"
+#include "policy.h"
+#include "relay.h"
+#include "ssa-io.h"
+#include "ssa-wire.h"
+#include "tls-client.h"
+
+/* How long a client may take to send its request or the plaintext socket. */
+#define REQUEST_TIMEOUT_MS 10000
+
+/* Everything about the one connection this process serves. */
+struct connection {
+	int ctl_fd;                  /* control socket to the shim (fd 3) */
+	int net_fd;                  /* TCP socket to the peer, or -1 */
+	int app_fd;                  /* plaintext loopback socket, or -1 */
+	uint64_t id;                 /* SSA_ID */
+	struct ucred cred;           /* the application, from SO_PEERCRED */
+	int64_t start_ms;
+	/* The request. */
+	char hostname[SSA_HOSTNAME_MAX];
+	char resolve[SSA_HOSTNAME_MAX];
+	uint16_t port;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char exe[PATH_MAX];
+	/* The outcome. */
+	struct sockaddr_storage peer, local;
+	socklen_t peer_len, local_len;
+	gnutls_session_t session;
+	int err;                     /* errno reported to the application */
+	char reason[512];
+	char applied[256];           /* policy sections used */
+	struct relay_result relay;
+};
+
+/* Read and check the SSA_MSG_CONNECT request: 0 or -errno (reason set). */
+static int read_request(struct connection *c)
+{
+	static uint8_t body[SSA_WIRE_BODY_MAX];
+	int64_t deadline = ssa_now_ms() + REQUEST_TIMEOUT_MS;
+	uint8_t header[SSA_WIRE_HEADER_SIZE];
+	struct ssa_field_iter it;
+	struct ssa_field f = { 0 };
+	long len = 0;
+	int r, more = 0;
+
+	r = ssa_recv_exact(c->ctl_fd, header, sizeof header, deadline);
+	if (r == 0 && (len = ssa_wire_check_header(header, SSA_MSG_CONNECT)) < 0)
+		r = (int)len;
+	if (r == 0)
+		r = ssa_recv_exact(c->ctl_fd, body, (size_t)len, deadline);
+	if (r < 0) {
+		snprintf(c->reason, sizeof c->reason, "bad request from the client: %s", strerror(-r));
+		return -ECANCELED;
+	}
+	ssa_field_iter_init(&it, body, (size_t)len);
+	while ((more = ssa_field_next(&it, &f)) > 0) {
+		switch (f.tag) {
+		case SSA_TAG_HOSTNAME:
+			r = ssa_field_str(&f, c->hostname, sizeof c->hostname);
+			break;
+		case SSA_TAG_RESOLVE:
+			r = ssa_field_str(&f, c->resolve, sizeof c->resolve);
+			break;
+		case SSA_TAG_PORT:
+			r = ssa_field_u16(&f, &c->port);
+			break;
+		case SSA_TAG_ADDRESS: {
+			sa_family_t fam;
+			if (f.len != sizeof(struct sockaddr_in) && f.len != sizeof(struct sockaddr_in6)) {
+				r = -EPROTO;
+				break;
+			}
+			memcpy(&c->addr, f.value, f.len);
+			memcpy(&fam, f.value, sizeof fam);
+			c->addr_len = f.len;
+			if ((fam == AF_INET && f.len != sizeof(struct sockaddr_in)) ||
+			    (fam == AF_INET6 && f.len != sizeof(struct sockaddr_in6)) ||
+			    (fam != AF_INET && fam != AF_INET6))
+				r = -EPROTO;
+			break;
+		}
+		case SSA_TAG_EXE:
+			r = ssa_field_str(&f, c->exe, sizeof c->exe);
+			break;
+		default:
+			r = -EPROTO;
+		}
+		if (r < 0)
+			break;
+	}
+	if (more < 0)
+		r = more;
+	if (r == 0 && (!c->hostname[0] || (!c->resolve[0] && !c->addr_len) || (c->resolve[0] && c->addr_len)))
+		r = -EPROTO;
+	if (r < 0) {
+		snprintf(c->reason, sizeof c->reason, "malformed request from the client (field %u)", f.tag);
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+/* Send SSA_MSG_RESULT: c->err and, on success, what the session says. */
+static void send_result(struct connection *c)
+{
+	static uint8_t buf[SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX];
+	struct ssa_msg m;
+	size_t len;
+
+	ssa_msg_init(&m, buf, sizeof buf, SSA_MSG_RESULT);
+	ssa_msg_put_u32(&m, SSA_TAG_ERRNO, (uint32_t)c->err);
+	ssa_msg_put_u64(&m, SSA_TAG_ID, c->id);
+	if (c->err) {
+		ssa_msg_put_str(&m, SSA_TAG_REASON, c->reason);
+	} else {
+		tls_client_describe(c->session, &m);
+		ssa_msg_put(&m, SSA_TAG_PEER_ADDR, &c->peer, c->peer_len);
+		if (c->local_len)
+			ssa_msg_put(&m, SSA_TAG_LOCAL_ADDR, &c->local, c->local_len);
+	}
+	len = ssa_msg_finish(&m);
+	if (len == 0) {
+		/* A chain too large to describe: report without it. */
+		ssa_msg_init(&m, buf, sizeof buf, SSA_MSG_RESULT);
+		ssa_msg_put_u32(&m, SSA_TAG_ERRNO, (uint32_t)c->err);
+		ssa_msg_put_u64(&m, SSA_TAG_ID, c->id);
+		ssa_msg_put(&m, SSA_TAG_PEER_ADDR, &c->peer, c->peer_len);
+		len = ssa_msg_finish(&m);
+	}
+	ssa_send_all(c->ctl_fd, buf, len, ssa_now_ms() + REQUEST_TIMEOUT_MS);
+}
+
+/* Connect, handshake and validate: 0, or -errno with c->reason set. */
+static int establish(struct connection *c)
+{
+	struct policy_set *set = NULL;
+	struct policy policy;
+	char *error = NULL;
+	int r;
+
+	r = policy_set_load(policy_dir(), &set, &error);
+	if (r < 0) {
+		snprintf(c->reason, sizeof c->reason, "the SSA policy is broken, refusing every connection: %s",
+			 error ? error : strerror(-r));
+		free(error);
+		return -ECANCELED;
+	}
+	policy_resolve(set, c->exe, c->hostname, &policy, c->applied, sizeof c->applied);
+	if (!policy.allow) {
+		snprintf(c->reason, sizeof c->reason, "the policy forbids this connection (allow = no in %s)", c->applied);
+		r = -EACCES;
+	} else if (policy.min_version > policy.max_version) {
+		snprintf(c->reason, sizeof c->reason, "policy: min-version is above max-version (%s)", c->applied);
+		r = -ECANCELED;
+	} else {
+		r = peer_connect(c->resolve[0] ? c->resolve : NULL, c->port, (struct sockaddr *)&c->addr,
+				 c->addr_len, policy.connect_timeout * 1000, &c->peer, &c->peer_len, c->reason,
+				 sizeof c->reason);
+		if (r >= 0) {
+			c->net_fd = r;
+			c->local_len = sizeof c->local;
+			if (getsockname(c->net_fd, (struct sockaddr *)&c->local, &c->local_len) < 0)
+				c->local_len = 0;
+			r = tls_client_handshake(c->net_fd, c->hostname, &policy, &c->session, c->reason,
+						 sizeof c->reason);
+		}
+	}
+	if (r == 0) {
+		send_result(c);
+		r = ssa_recv_fd(c->ctl_fd, ssa_now_ms() + REQUEST_TIMEOUT_MS);
+		if (r >= 0) {
+			c->app_fd = r;
+			relay_run(c->session, c->net_fd, c->app_fd, policy.truncation_eof,
+				  policy.handshake_timeout, &c->relay);
+			r = 0;
+		} else {
+			snprintf(c->reason, sizeof c->reason, "the application went away before taking the connection");
+			c->relay.end = c->reason;
+			c->relay.error = true;
+			r = 0;
+		}
+	}
+	policy_set_free(set);
+	return r;
+}
+
+/* The journal entry of this connection (SPEC §5). */
+static void log_connection(const struct connection *c)
+{
+	char peer[80] = "", id[32];
+	bool failed = c->err != 0 || c->relay.error;
+
+	if (c->peer_len)
+		sockaddr_format((const struct sockaddr *)&c->peer, peer, sizeof peer);
+	snprintf(id, sizeof id, "%016llx", (unsigned long long)c->id);
+	sd_journal_send("MESSAGE=TLS connection %s to %s (%s): %s", id, c->hostname[0] ? c->hostname : "?",
+			peer[0] ? peer : "not connected",
+			c->err ? c->reason : c->relay.end ? c->relay.end : "ok",
+			"PRIORITY=%d", failed ? LOG_WARNING : LOG_INFO,
+			"SYSLOG_IDENTIFIER=ssa-helper",
+			"SSA_ID=%s", id,
+			"SSA_PEER_NAME=%s", c->hostname,
+			"SSA_PEER_ADDRESS=%s", peer,
+			"SSA_EXE=%s", c->exe,
+			"SSA_PID=%d", (int)c->cred.pid,
+			"SSA_UID=%u", (unsigned)c->cred.uid,
+			"SSA_GID=%u", (unsigned)c->cred.gid,
+			"SSA_POLICY=%s", c->applied,
+			"SSA_VERSION=%s", c->session ? tls_client_version_name(c->session) : "",
+			"SSA_CIPHER=%s", c->session ? tls_client_cipher_name(c->session) : "",
+			"SSA_RESULT=%s", c->err ? strerrorname_np(c->err) : "ok",
+			"SSA_REASON=%s", c->err ? c->reason : c->relay.end ? c->relay.end : "",
+			"SSA_BYTES_SENT=%llu", (unsigned long long)c->relay.bytes_to_peer,
+			"SSA_BYTES_RECEIVED=%llu", (unsigned long long)c->relay.bytes_to_app,
+			"SSA_DURATION_USEC=%lld", (long long)(ssa_now_ms() - c->start_ms) * 1000,
+			NULL);
+}
+
+static int check_config(const char *dir)
+{
+	struct policy_set *set;
+	char *error = NULL;
+	int r = policy_set_load(dir, &set, &error);
+
+	if (r < 0) {
+		fprintf(stderr, "%s\n", error ? error : strerror(-r));
+		free(error);
+		return 1;
+	}
+	printf("# effective policy from %s/*.ini\n", dir);
+	policy_set_print(set, stdout);
+	policy_set_free(set);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: ssa-helper              (started by ssa-helper.socket)\n"
+		   "       ssa-helper --standalone (started by the shim, connection on fd 3)\n"
+		   "       ssa-helper --check-config [DIR]\n"
+		   "See ssa-helper(8).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "standalone", no_argument, NULL, 's' },
+		{ "check-config", no_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct connection c = { .ctl_fd = -1, .net_fd = -1, .app_fd = -1 };
+	socklen_t len = sizeof c.cred;
+	bool standalone = false;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			standalone = true;
+			break;
+		case 'c':
+			return check_config(optind < argc ? argv[optind] : policy_dir());
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("ssa-helper %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+
+	if (standalone) {
+		/* Detach so that the application has no child to reap, and
+		 * outlives its process group's signals to finish cleanly. */
+		pid_t pid = fork();
+		if (pid < 0)
+			return 1;
+		if (pid > 0)
+			_exit(0);
+		setsid();
+		c.ctl_fd = 3;
+	} else if (sd_listen_fds(1) == 1) {
+		c.ctl_fd = SD_LISTEN_FDS_START;
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	c.start_ms = ssa_now_ms();
+	if (getrandom(&c.id, sizeof c.id, 0) != sizeof c.id)
+		c.id = (uint64_t)c.start_ms ^ ((uint64_t)getpid() << 32);
+	if (getsockopt(c.ctl_fd, SOL_SOCKET, SO_PEERCRED, &c.cred, &len) < 0) {
+		fprintf(stderr, "ssa-helper: fd %d is not a connected AF_UNIX socket: %m\n", c.ctl_fd);
+		return 2;
+	}
+
+	r = read_request(&c);
+	if (r == 0)
+		r = establish(&c);
+	if (r < 0) {
+		c.err = -r;
+		send_result(&c);
+	}
+	log_connection(&c);
+	tls_client_free(c.session);
+	if (c.app_fd >= 0)
+		close(c.app_fd);
+	if (c.net_fd >= 0)
+		close(c.net_fd);
+	close(c.ctl_fd);
+	return 0;
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+/* tls-client.c: the helper's TLS client session with GnuTLS (tls-client.h). */
+#include "tls-client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "in_tls.h"
+
+static const char *const version_mods[] = {
+	"+VERS-TLS1.0", "+VERS-TLS1.1", "+VERS-TLS1.2", "+VERS-TLS1.3",
+};
+
+/* Set `s`'s priorities: the policy's string (or @SYSTEM, falling back to
+ * NORMAL where the system defines none) restricted to its versions. */
+static int set_priority(gnutls_session_t s, const struct policy *p, char *why, size_t why_size)
+{
+	const char *base = p->priority ? p->priority : "@SYSTEM";
+	char prio[1024], *at;
+	const char *err_pos = NULL;
+	int n, r;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		n = snprintf(prio, sizeof prio, "%s:-VERS-ALL", base);
+		for (int v = p->max_version; v >= p->min_version && n > 0 && (size_t)n < sizeof prio; v--)
+			n += snprintf(prio + n, sizeof prio - (size_t)n, ":%s", version_mods[v]);
+		if (n < 0 || (size_t)n >= sizeof prio) {
+			snprintf(why, why_size, "policy: priority string too long");
+			return -ECANCELED;
+		}
+		r = gnutls_priority_set_direct(s, prio, &err_pos);
+		if (r == GNUTLS_E_SUCCESS)
+			return 0;
+		if (!p->priority && attempt == 0) {
+			base = "NORMAL"; /* this system defines no @SYSTEM */
+			continue;
+		}
+		at = err_pos ? strndup(err_pos, 40) : NULL;
+		snprintf(why, why_size, "policy: priority '%s' rejected by GnuTLS: %s%s%s", base,
+			 gnutls_strerror(r), at ? " at " : "", at ? at : "");
+		free(at);
+		return -ECANCELED;
+	}
+	return -ECANCELED;
+}
+
+/* Load the policy's trust anchors into cred: 0 or -ECANCELED. */
+static int load_trust(gnutls_certificate_credentials_t cred, const char *store, char *why,
+		      size_t why_size)
+{
+	struct stat st;
+	int r;
+
+	if (strcmp(store, "system") == 0)
+		r = gnutls_certificate_set_x509_system_trust(cred);
+	else if (stat(store, &st) == 0 && S_ISDIR(st.st_mode))
+		r = gnutls_certificate_set_x509_trust_dir(cred, store, GNUTLS_X509_FMT_PEM);
+	else
+		r = gnutls_certificate_set_x509_trust_file(cred, store, GNUTLS_X509_FMT_PEM);
+	if (r > 0)
+		return 0;
+	snprintf(why, why_size, "policy: trust store '%s' %s%s", store, r == 0 ? "holds no certificate" : "cannot be loaded: ",
+		 r == 0 ? "" : gnutls_strerror(r));
+	return -ECANCELED;
+}
+
+static bool is_ip_literal(const char *name)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
+
+/* Why the peer's certificate was rejected, in GnuTLS's words. */
+static void verify_reason(gnutls_session_t s, char *why, size_t why_size)
+{
+	unsigned status = gnutls_session_get_verify_cert_status(s);
+	gnutls_datum_t out = { 0 };
+
+	if (gnutls_certificate_verification_status_print(status, gnutls_certificate_type_get(s), &out, 0) == 0) {
+		snprintf(why, why_size, "peer certificate rejected: %s", out.data);
+		gnutls_free(out.data);
+	} else {
+		snprintf(why, why_size, "peer certificate rejected (status 0x%x)", status);
+	}
+}
+
+int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
+			 gnutls_session_t *session, char *why, size_t why_size)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_session_t s = NULL;
+	int r;
+
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return -ENOMEM;
+	r = load_trust(cred, p->trust_store, why, why_size);
+	if (r < 0)
+		goto fail;
+	if (gnutls_init(&s, GNUTLS_CLIENT) < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* The credentials go with the session: freed in tls_client_free(). */
+	gnutls_session_set_ptr(s, cred);
+	r = set_priority(s, p, why, why_size);
+	if (r < 0)
+		goto fail;
+	if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (!is_ip_literal(hostname))
+		gnutls_server_name_set(s, GNUTLS_NAME_DNS, hostname, strlen(hostname));
+	gnutls_session_set_verify_cert(s, hostname, 0);
+	gnutls_transport_set_int(s, fd);
+	gnutls_handshake_set_timeout(s, p->handshake_timeout * 1000);
+
+	do
+		r = gnutls_handshake(s);
+	while (r < 0 && !gnutls_error_is_fatal(r));
+	if (r == GNUTLS_E_SUCCESS) {
+		*session = s;
+		return 0;
+	}
+	switch (r) {
+	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
+		verify_reason(s, why, why_size);
+		r = -EPROTO;
+		break;
+	case GNUTLS_E_TIMEDOUT:
+		snprintf(why, why_size, "TLS handshake timed out after %u s", p->handshake_timeout);
+		r = -ETIMEDOUT;
+		break;
+	case GNUTLS_E_PUSH_ERROR:
+	case GNUTLS_E_PULL_ERROR:
+		snprintf(why, why_size, "TLS handshake failed: the TCP connection broke (%s)", gnutls_strerror(r));
+		r = -ECONNRESET;
+		break;
+	case GNUTLS_E_FATAL_ALERT_RECEIVED:
+		snprintf(why, why_size, "TLS handshake failed: the peer sent alert '%s'",
+			 gnutls_alert_get_name(gnutls_alert_get(s)));
+		r = -EPROTO;
+		break;
+	default:
+		snprintf(why, why_size, "TLS handshake failed: %s", gnutls_strerror(r));
+		r = -EPROTO;
+	}
+fail:
+	if (s)
+		gnutls_deinit(s);
+	gnutls_certificate_free_credentials(cred);
+	return r;
+}
+
+void tls_client_free(gnutls_session_t s)
+{
+	gnutls_certificate_credentials_t cred;
+
+	if (!s)
+		return;
+	cred = gnutls_session_get_ptr(s);
+	gnutls_deinit(s);
+	gnutls_certificate_free_credentials(cred);
+}
+
+const char *tls_client_version_name(gnutls_session_t s)
+{
+	const char *n = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
+
+	return n ? n : "unknown";
+}
+
+const char *tls_client_cipher_name(gnutls_session_t s)
+{
+	const char *n = gnutls_ciphersuite_get(s);
+
+	return n ? n : "unknown";
+}
+
+void tls_client_describe(gnutls_session_t s, struct ssa_msg *m)
+{
+	const gnutls_datum_t *certs;
+	unsigned n = 0;
+	int v;
+
+	switch (gnutls_protocol_get_version(s)) {
+	case GNUTLS_TLS1_0: v = TLS_1_0; break;
+	case GNUTLS_TLS1_1: v = TLS_1_1; break;
+	case GNUTLS_TLS1_2: v = TLS_1_2; break;
+	case GNUTLS_TLS1_3: v = TLS_1_3; break;
+	default: v = -1;
+	}
+	if (v >= 0)
+		ssa_msg_put_u32(m, SSA_TAG_VERSION, (uint32_t)v);
+	ssa_msg_put_str(m, SSA_TAG_CIPHER, tls_client_cipher_name(s));
+
+	certs = gnutls_certificate_get_peers(s, &n);
+	for (unsigned i = 0; certs && i < n; i++) {
+		gnutls_datum_t pem = { 0 };
+		if (i == 0) {
+			gnutls_x509_crt_t crt;
+			gnutls_datum_t dn = { 0 };
+			if (gnutls_x509_crt_init(&crt) == 0) {
+				if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
+				    gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
+					ssa_msg_put_str(m, SSA_TAG_PEER_IDENTITY, (const char *)dn.data);
+					gnutls_free(dn.data);
+				}
+				gnutls_x509_crt_deinit(crt);
+			}
+		}
+		if (gnutls_pem_base64_encode2("CERTIFICATE", &certs[i], &pem) == 0) {
+			ssa_msg_put(m, SSA_TAG_PEER_CHAIN, pem.data, pem.size);
+			gnutls_free(pem.data);
+		}
+	}
+}

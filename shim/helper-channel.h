@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* helper-channel.h: reaching an ssa-helper for one connection. */
+#ifndef SSA_HELPER_CHANNEL_H
+#define SSA_HELPER_CHANNEL_H
+
+#include <stddef.h>
+
+/* Where the socket-activated service listens, unless $SSA_HELPER_SOCKET. */
+#define SSA_HELPER_SOCKET_DEFAULT "/run/ssa/helper.sock"
+
+/*
+ * Open a control connection to a fresh helper: connect to the service socket
+ * ($SSA_HELPER_SOCKET or SSA_HELPER_SOCKET_DEFAULT); if that path does not
+ * exist, start the helper ($SSA_HELPER_PATH or the installed one) over a
+ * socketpair (standalone mode).  Returns a blocking AF_UNIX stream socket with
+ * FD_CLOEXEC that the caller owns and closes, or -ECANCELED with the reason
+ * written to why[0..why_size).
+ */
+int helper_channel_open(char *why, size_t why_size);
+
+#endif /* SSA_HELPER_CHANNEL_H */

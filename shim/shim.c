@@ -1,0 +1,714 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+/*
+ * shim.c: libssa-shim, the socket calls of the Secure Socket API.
+ *
+ * Linked with -lssa-shim or loaded with LD_PRELOAD, this library defines
+ * socket(), connect(), setsockopt(), getsockopt(), getpeername(),
+ * getsockname(), close(), dup2() and dup3().  For a descriptor that is not an
+ * IPPROTO_TLS socket each of them costs one load and a branch, then calls the
+ * C library's own function (found with dlsym(RTLD_NEXT)).
+ *
+ * An IPPROTO_TLS socket is a real TCP socket in the application.  connect()
+ * asks a fresh ssa-helper (see helper-channel.h) to connect to the peer, do
+ * the TLS handshake and validate it; on success the shim connects the
+ * application's socket over loopback to a socket it hands to the helper,
+ * which relays plaintext between the two.  From then on reads and writes are
+ * the kernel's: no call of the data path passes through this library.
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "in_tls.h"
+#include "helper-channel.h"
+#include "ssa-io.h"
+#include "ssa-wire.h"
+#include "tls-socket.h"
+
+#define SSA_EXPORT __attribute__((visibility("default")))
+
+/* The C library's functions. */
+static struct {
+	int (*socket)(int, int, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*close)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+} libc;
+
+static void resolve_libc(void)
+{
+	libc.socket = dlsym(RTLD_NEXT, "socket");
+	libc.connect = dlsym(RTLD_NEXT, "connect");
+	libc.setsockopt = dlsym(RTLD_NEXT, "setsockopt");
+	libc.getsockopt = dlsym(RTLD_NEXT, "getsockopt");
+	libc.getpeername = dlsym(RTLD_NEXT, "getpeername");
+	libc.getsockname = dlsym(RTLD_NEXT, "getsockname");
+	libc.dup2 = dlsym(RTLD_NEXT, "dup2");
+	libc.dup3 = dlsym(RTLD_NEXT, "dup3");
+	/* Last: it is the one REAL() tests. */
+	__atomic_store_n(&libc.close, dlsym(RTLD_NEXT, "close"), __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	resolve_libc();
+}
+
+/* libc.fn, resolved first if another constructor calls us before ours ran. */
+#define REAL(fn) (__builtin_expect(__atomic_load_n(&libc.close, __ATOMIC_ACQUIRE) != NULL, 1) \
+			  ? libc.fn : (resolve_libc(), libc.fn))
+
+/* Return -1 with errno = e. */
+static int fail(int e)
+{
+	errno = e;
+	return -1;
+}
+
+/* --- socket() ----------------------------------------------------------- */
+
+SSA_EXPORT int socket(int domain, int type, int protocol)
+{
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd, r;
+
+	if (__builtin_expect(protocol != IPPROTO_TLS, 1))
+		return REAL(socket)(domain, type, protocol);
+
+	/* socket(2) of the SSA: stream sockets of these three domains only. */
+	if (domain != AF_INET && domain != AF_INET6 && domain != AF_HOSTNAME)
+		return fail(EAFNOSUPPORT);
+	if (base != SOCK_STREAM)
+		return fail(EPROTONOSUPPORT);
+	fd = REAL(socket)(domain == AF_INET6 ? AF_INET6 : AF_INET, type, IPPROTO_TCP);
+	if (fd < 0)
+		return -1;
+	r = tls_socket_add(fd, domain);
+	if (r < 0) {
+		REAL(close)(fd);
+		return fail(-r);
+	}
+	return fd;
+}
+
+/* --- connect() ---------------------------------------------------------- */
+
+/* What connect() asks the helper for, checked and copied out of the caller's
+ * arguments. */
+struct connect_request {
+	const char *hostname;               /* verification name and SNI */
+	char resolve[SSA_HOSTNAME_MAX];     /* AF_HOSTNAME: the name to resolve */
+	uint16_t port;                      /* AF_HOSTNAME: host byte order */
+	struct sockaddr_storage addr;       /* AF_INET, AF_INET6 */
+	socklen_t addr_len;
+};
+
+/* Check connect()'s address against the socket (connect(2), SPEC §3) and
+ * fill *req: 0 or an errno. */
+static int parse_address(struct tls_socket *s, const struct sockaddr *addr, socklen_t len,
+			 struct connect_request *req)
+{
+	sa_family_t family;
+
+	if (!addr)
+		return EFAULT;
+	if (len < sizeof(sa_family_t))
+		return EINVAL;
+	memcpy(&family, addr, sizeof family);
+	switch (family) {
+	case AF_INET:
+		if (s->domain == AF_INET6)
+			return EAFNOSUPPORT;
+		if (len < sizeof(struct sockaddr_in))
+			return EINVAL;
+		memcpy(&req->addr, addr, sizeof(struct sockaddr_in));
+		req->addr_len = sizeof(struct sockaddr_in);
+		break;
+	case AF_INET6:
+		if (s->domain == AF_INET)
+			return EAFNOSUPPORT;
+		if (len < sizeof(struct sockaddr_in6))
+			return EINVAL;
+		memcpy(&req->addr, addr, sizeof(struct sockaddr_in6));
+		req->addr_len = sizeof(struct sockaddr_in6);
+		break;
+	case AF_HOSTNAME: {
+		const struct sockaddr_host *sh = (const struct sockaddr_host *)addr;
+		size_t name_room, name_len;
+
+		if (len <= offsetof(struct sockaddr_host, sh_name) || len > sizeof *sh)
+			return EINVAL;
+		name_room = len - offsetof(struct sockaddr_host, sh_name);
+		name_len = strnlen(sh->sh_name, name_room);
+		if (name_len == 0 || name_len == name_room)
+			return EINVAL;
+		memcpy(req->resolve, sh->sh_name, name_len + 1);
+		req->port = ntohs(sh->sh_port);
+		break;
+	}
+	default:
+		return EAFNOSUPPORT;
+	}
+	req->hostname = s->hostname[0] ? s->hostname : req->resolve;
+	if (!req->hostname[0]) {
+		tls_socket_set_error(s, "no host name: set TLS_HOSTNAME before connect(), "
+					"or connect to an AF_HOSTNAME address");
+		return EINVAL;
+	}
+	return 0;
+}
+
+/* The program's path, for the [app] sections of the policy; "" if unknown. */
+static void program_path(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/* Send the connect request on the control socket: 0 or -errno. */
+static int send_request(int ctl, const struct connect_request *req)
+{
+	static __thread uint8_t buf[8192];
+	char exe[4096];
+	struct ssa_msg m;
+	size_t len;
+
+	program_path(exe, sizeof exe);
+	ssa_msg_init(&m, buf, sizeof buf, SSA_MSG_CONNECT);
+	ssa_msg_put_str(&m, SSA_TAG_HOSTNAME, req->hostname);
+	if (req->resolve[0]) {
+		ssa_msg_put_str(&m, SSA_TAG_RESOLVE, req->resolve);
+		ssa_msg_put_u16(&m, SSA_TAG_PORT, req->port);
+	} else {
+		ssa_msg_put(&m, SSA_TAG_ADDRESS, &req->addr, req->addr_len);
+	}
+	if (exe[0])
+		ssa_msg_put_str(&m, SSA_TAG_EXE, exe);
+	len = ssa_msg_finish(&m);
+	if (len == 0)
+		return -ENOBUFS;
+	return ssa_send_all(ctl, buf, len, -1);
+}
+
+/* Append one PEM certificate to s->peer_chain: 0 or -ENOMEM. */
+static int append_chain(struct tls_socket *s, const struct ssa_field *f)
+{
+	size_t have = s->peer_chain ? strlen(s->peer_chain) : 0;
+	char *p = realloc(s->peer_chain, have + f->len + 1);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + have, f->value, f->len);
+	p[have + f->len] = '\0';
+	s->peer_chain = p;
+	return 0;
+}
+
+/* Copy a sockaddr field into dst: 0 or -EPROTO. */
+static int field_sockaddr(const struct ssa_field *f, struct sockaddr_storage *dst, socklen_t *len)
+{
+	if (f->len < sizeof(sa_family_t) || f->len > sizeof *dst)
+		return -EPROTO;
+	memcpy(dst, f->value, f->len);
+	*len = f->len;
+	return 0;
+}
+
+/*
+ * Read the helper's result into s (which the caller holds locked).  Returns 0
+ * with *peer_errno set to the helper's verdict (0: connected), or -errno when
+ * the helper could not be understood.
+ */
+static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
+{
+	uint8_t header[SSA_WIRE_HEADER_SIZE];
+	struct ssa_field_iter it;
+	struct ssa_field f;
+	uint8_t *body;
+	uint32_t u32;
+	long body_len;
+	int r, more;
+
+	r = ssa_recv_exact(ctl, header, sizeof header, -1);
+	if (r < 0)
+		return r;
+	body_len = ssa_wire_check_header(header, SSA_MSG_RESULT);
+	if (body_len < 0)
+		return (int)body_len;
+	body = malloc((size_t)body_len + 1);
+	if (!body)
+		return -ENOMEM;
+	r = ssa_recv_exact(ctl, body, (size_t)body_len, -1);
+	*peer_errno = -1;
+	ssa_field_iter_init(&it, body, (size_t)body_len);
+	while (r == 0 && (more = ssa_field_next(&it, &f)) != 0) {
+		if (more < 0) {
+			r = more;
+			break;
+		}
+		switch (f.tag) {
+		case SSA_TAG_ERRNO:
+			r = ssa_field_u32(&f, &u32);
+			*peer_errno = (int)u32;
+			break;
+		case SSA_TAG_REASON:
+			r = ssa_field_str(&f, s->error, sizeof s->error);
+			if (r < 0 && f.len >= sizeof s->error) {
+				/* A longer reason is cut, not refused. */
+				memcpy(s->error, f.value, sizeof s->error - 1);
+				s->error[sizeof s->error - 1] = '\0';
+				r = 0;
+			}
+			break;
+		case SSA_TAG_ID:
+			r = ssa_field_u64(&f, &s->id);
+			break;
+		case SSA_TAG_VERSION:
+			r = ssa_field_u32(&f, &u32);
+			s->version = u32 <= TLS_1_3 ? (int)u32 : -1;
+			break;
+		case SSA_TAG_CIPHER:
+			r = ssa_field_str(&f, s->cipher, sizeof s->cipher);
+			break;
+		case SSA_TAG_PEER_IDENTITY:
+			free(s->peer_identity);
+			s->peer_identity = NULL;
+			r = ssa_field_strdup(&f, &s->peer_identity);
+			break;
+		case SSA_TAG_PEER_CHAIN:
+			r = append_chain(s, &f);
+			break;
+		case SSA_TAG_PEER_ADDR:
+			r = field_sockaddr(&f, &s->peer_addr, &s->peer_addr_len);
+			break;
+		case SSA_TAG_LOCAL_ADDR:
+			r = field_sockaddr(&f, &s->local_addr, &s->local_addr_len);
+			break;
+		default:
+			r = -EPROTO;
+		}
+	}
+	free(body);
+	if (r == 0 && *peer_errno < 0)
+		r = -EPROTO;
+	return r;
+}
+
+/* Wait until a non-blocking connect() on fd finished: 0 or -errno. */
+static int finish_nonblocking_connect(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	while (poll(&p, 1, -1) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
+}
+
+static bool same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_in *b)
+{
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
+		return a4->sin_port == b->sin_port && a4->sin_addr.s_addr == b->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
+		return a6->sin6_port == b->sin_port && IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) &&
+		       memcmp(&a6->sin6_addr.s6_addr[12], &b->sin_addr, 4) == 0;
+	}
+	return false;
+}
+
+/*
+ * Connect the application's socket `fd` over loopback to a new socket and
+ * return that socket (FD_CLOEXEC, the caller's), or -errno.  An AF_INET6
+ * socket reaches the IPv4 listener through its v4-mapped address.  Another
+ * local process could connect to the short-lived listener first; only the
+ * connection whose source is our socket is taken.
+ */
+static int plaintext_pair(int fd, int domain)
+{
+	struct sockaddr_in listen_addr = { .sin_family = AF_INET,
+					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 target6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_storage ours, theirs;
+	socklen_t len = sizeof listen_addr;
+	int lfd, cfd = -1, r, tries;
+
+	lfd = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		return -errno;
+	if (bind(lfd, (struct sockaddr *)&listen_addr, sizeof listen_addr) < 0 ||
+	    listen(lfd, 8) < 0 || REAL(getsockname)(lfd, (struct sockaddr *)&listen_addr, &len) < 0)
+		goto fail_errno;
+
+	if (domain == AF_INET6) {
+		target6.sin6_port = listen_addr.sin_port;
+		target6.sin6_addr.s6_addr[10] = 0xff;
+		target6.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&target6.sin6_addr.s6_addr[12], &listen_addr.sin_addr, 4);
+		r = REAL(connect)(fd, (struct sockaddr *)&target6, sizeof target6);
+	} else {
+		r = REAL(connect)(fd, (struct sockaddr *)&listen_addr, sizeof listen_addr);
+	}
+	if (r < 0 && errno != EINPROGRESS && errno != EINTR)
+		goto fail_errno;
+	if (r < 0 && (r = finish_nonblocking_connect(fd)) < 0)
+		goto fail;
+	len = sizeof ours;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&ours, &len) < 0)
+		goto fail_errno;
+
+	for (tries = 0; tries < 16; tries++) {
+		len = sizeof theirs;
+		cfd = accept4(lfd, (struct sockaddr *)&theirs, &len, SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			goto fail_errno;
+		}
+		if (same_endpoint(&ours, (const struct sockaddr_in *)&theirs) && theirs.ss_family == AF_INET)
+			break;
+		REAL(close)(cfd); /* a stranger's connection */
+		cfd = -1;
+	}
+	REAL(close)(lfd);
+	return cfd >= 0 ? cfd : -EADDRINUSE;
+
+fail_errno:
+	r = -errno;
+fail:
+	REAL(close)(lfd);
+	return r;
+}
+
+/* Mark the attempt failed (its reason is in s->error) and return e. */
+static int connect_failed(struct tls_socket *s, int e)
+{
+	pthread_mutex_lock(&s->lock);
+	s->state = TLS_SOCKET_FAILED;
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+/*
+ * The blocking connect of an IPPROTO_TLS socket: returns 0 or an errno (SPEC
+ * §3), with s->error set to the reason.  The record is unlocked during the
+ * helper's work; its CONNECTING state keeps other threads out.
+ */
+static int tls_connect(int fd, struct tls_socket *s, const struct sockaddr *addr, socklen_t len)
+{
+	struct connect_request req = { 0 };
+	int ctl, peer_errno = 0, helper_end, r;
+
+	pthread_mutex_lock(&s->lock);
+	switch (s->state) {
+	case TLS_SOCKET_CONNECTING:
+		pthread_mutex_unlock(&s->lock);
+		return EALREADY;
+	case TLS_SOCKET_CONNECTED:
+		pthread_mutex_unlock(&s->lock);
+		return EISCONN;
+	case TLS_SOCKET_FAILED:
+		pthread_mutex_unlock(&s->lock);
+		return EBADFD;
+	case TLS_SOCKET_IDLE:
+		break;
+	}
+	r = parse_address(s, addr, len, &req);
+	if (r != 0) {
+		pthread_mutex_unlock(&s->lock);
+		return r;
+	}
+	s->state = TLS_SOCKET_CONNECTING;
+	s->error[0] = '\0';
+	pthread_mutex_unlock(&s->lock);
+
+	ctl = helper_channel_open(s->error, sizeof s->error);
+	if (ctl < 0)
+		return connect_failed(s, -ctl);
+	r = send_request(ctl, &req);
+	if (r == 0)
+		r = read_result(ctl, s, &peer_errno);
+	if (r < 0) {
+		REAL(close)(ctl);
+		if (r == -ECONNABORTED || r == -EPIPE || r == -ECONNRESET) {
+			if (!s->error[0])
+				tls_socket_set_error(s, "the SSA helper went away during the attempt");
+			return connect_failed(s, ECONNABORTED);
+		}
+		tls_socket_set_error(s, "cannot talk to the SSA helper: %s", strerror(-r));
+		return connect_failed(s, ECANCELED);
+	}
+	if (peer_errno != 0) {
+		REAL(close)(ctl);
+		return connect_failed(s, peer_errno);
+	}
+
+	helper_end = plaintext_pair(fd, s->domain);
+	if (helper_end < 0) {
+		REAL(close)(ctl);
+		tls_socket_set_error(s, "cannot set up the plaintext channel: %s", strerror(-helper_end));
+		return connect_failed(s, -helper_end == EMFILE || -helper_end == ENFILE ? -helper_end : ENOBUFS);
+	}
+	r = ssa_send_fd(ctl, helper_end);
+	REAL(close)(helper_end);
+	REAL(close)(ctl);
+	if (r < 0) {
+		tls_socket_set_error(s, "the SSA helper went away before the plaintext channel was handed over");
+		return connect_failed(s, ECONNABORTED);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->state = TLS_SOCKET_CONNECTED;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+SSA_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct tls_socket *s = tls_socket_get(fd);
+	int e;
+
+	if (__builtin_expect(s == NULL, 1))
+		return REAL(connect)(fd, addr, len);
+	e = tls_connect(fd, s, addr, len);
+	tls_socket_put(s);
+	return e ? fail(e) : 0;
+}
+
+/* --- socket options ----------------------------------------------------- */
+
+/* Copy a string option out: the whole string and its NUL, or ERANGE with the
+ * length needed in *optlen (as SO_PEERSEC does, socket(7)). */
+static int get_string(const char *value, void *optval, socklen_t *optlen)
+{
+	size_t need = strlen(value) + 1;
+
+	if (!optval || !optlen)
+		return EFAULT;
+	if (*optlen < need) {
+		*optlen = (socklen_t)need;
+		return ERANGE;
+	}
+	memcpy(optval, value, need);
+	*optlen = (socklen_t)need;
+	return 0;
+}
+
+static int get_int(int value, void *optval, socklen_t *optlen)
+{
+	if (!optval || !optlen)
+		return EFAULT;
+	if (*optlen < sizeof(int))
+		return EINVAL;
+	memcpy(optval, &value, sizeof value);
+	*optlen = sizeof value;
+	return 0;
+}
+
+/* getsockopt(IPPROTO_TLS, ...) on a TLS socket (caller holds s->lock). */
+static int tls_getsockopt(struct tls_socket *s, int name, void *optval, socklen_t *optlen)
+{
+	bool connected = s->state == TLS_SOCKET_CONNECTED;
+
+	switch (name) {
+	case TLS_HOSTNAME:
+		return get_string(s->hostname, optval, optlen);
+	case TLS_ERROR:
+		/* While connecting, the connecting thread owns the reason. */
+		return get_string(s->state == TLS_SOCKET_CONNECTING ? "" : s->error, optval, optlen);
+	case TLS_CHOSEN_VERSION:
+		return connected ? get_int(s->version, optval, optlen) : ENOTCONN;
+	case TLS_CHOSEN_CIPHER:
+		return connected ? get_string(s->cipher, optval, optlen) : ENOTCONN;
+	case TLS_PEER_IDENTITY:
+		return connected ? get_string(s->peer_identity ? s->peer_identity : "", optval, optlen)
+				 : ENOTCONN;
+	case TLS_PEER_CERTIFICATE_CHAIN:
+		return connected ? get_string(s->peer_chain ? s->peer_chain : "", optval, optlen)
+				 : ENOTCONN;
+	case TLS_ID:
+		if (!connected)
+			return ENOTCONN;
+		if (!optval || !optlen)
+			return EFAULT;
+		if (*optlen < sizeof s->id)
+			return EINVAL;
+		memcpy(optval, &s->id, sizeof s->id);
+		*optlen = sizeof s->id;
+		return 0;
+	default:
+		tls_socket_set_error(s, "socket option %d is not supported by this version of the SSA", name);
+		return ENOPROTOOPT;
+	}
+}
+
+SSA_EXPORT int getsockopt(int fd, int level, int name, void *optval, socklen_t *optlen)
+{
+	struct tls_socket *s = tls_socket_get(fd);
+	int e;
+
+	if (__builtin_expect(s == NULL, 1))
+		return REAL(getsockopt)(fd, level, name, optval, optlen);
+	if (level == IPPROTO_TLS) {
+		pthread_mutex_lock(&s->lock);
+		e = tls_getsockopt(s, name, optval, optlen);
+		pthread_mutex_unlock(&s->lock);
+	} else if (level == SOL_SOCKET && name == SO_PROTOCOL) {
+		e = get_int(IPPROTO_TLS, optval, optlen);
+	} else if (level == SOL_SOCKET && name == SO_DOMAIN) {
+		e = get_int(s->domain, optval, optlen);
+	} else {
+		tls_socket_put(s);
+		return REAL(getsockopt)(fd, level, name, optval, optlen);
+	}
+	tls_socket_put(s);
+	return e ? fail(e) : 0;
+}
+
+/* TLS_HOSTNAME: a name of 1..255 bytes, with or without its NUL. */
+static int set_hostname(struct tls_socket *s, const void *optval, socklen_t optlen)
+{
+	size_t n;
+
+	if (!optval)
+		return EFAULT;
+	if (s->state != TLS_SOCKET_IDLE) {
+		tls_socket_set_error(s, "TLS_HOSTNAME can only be set before connect()");
+		return EOPNOTSUPP;
+	}
+	n = strnlen(optval, optlen);
+	if (n == 0 || n >= sizeof s->hostname) {
+		tls_socket_set_error(s, "TLS_HOSTNAME must be 1 to %zu bytes", sizeof s->hostname - 1);
+		return EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = ((const unsigned char *)optval)[i];
+		if (c <= ' ' || c == 0x7f) {
+			tls_socket_set_error(s, "TLS_HOSTNAME holds a space or control character");
+			return EINVAL;
+		}
+	}
+	memcpy(s->hostname, optval, n);
+	s->hostname[n] = '\0';
+	return 0;
+}
+
+SSA_EXPORT int setsockopt(int fd, int level, int name, const void *optval, socklen_t optlen)
+{
+	struct tls_socket *s = tls_socket_get(fd);
+	int e;
+
+	if (__builtin_expect(s == NULL, 1))
+		return REAL(setsockopt)(fd, level, name, optval, optlen);
+	if (level != IPPROTO_TLS) {
+		tls_socket_put(s);
+		return REAL(setsockopt)(fd, level, name, optval, optlen);
+	}
+	pthread_mutex_lock(&s->lock);
+	if (name == TLS_HOSTNAME) {
+		e = set_hostname(s, optval, optlen);
+	} else {
+		tls_socket_set_error(s, "socket option %d is not supported by this version of the SSA", name);
+		e = ENOPROTOOPT;
+	}
+	pthread_mutex_unlock(&s->lock);
+	tls_socket_put(s);
+	return e ? fail(e) : 0;
+}
+
+/* --- addresses ---------------------------------------------------------- */
+
+/* Copy a stored address out, truncating as getpeername(2) does. */
+static void copy_addr(const struct sockaddr_storage *a, socklen_t alen, struct sockaddr *addr,
+		      socklen_t *len)
+{
+	memcpy(addr, a, *len < alen ? *len : alen);
+	*len = alen;
+}
+
+SSA_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	struct tls_socket *s = tls_socket_get(fd);
+	int e = 0;
+
+	if (__builtin_expect(s == NULL, 1))
+		return REAL(getpeername)(fd, addr, len);
+	pthread_mutex_lock(&s->lock);
+	if (!addr || !len)
+		e = EFAULT;
+	else if (s->state != TLS_SOCKET_CONNECTED || s->peer_addr_len == 0)
+		e = ENOTCONN;
+	else
+		copy_addr(&s->peer_addr, s->peer_addr_len, addr, len);
+	pthread_mutex_unlock(&s->lock);
+	tls_socket_put(s);
+	return e ? fail(e) : 0;
+}
+
+SSA_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	struct tls_socket *s = tls_socket_get(fd);
+	int e = 0;
+
+	if (__builtin_expect(s == NULL, 1))
+		return REAL(getsockname)(fd, addr, len);
+	pthread_mutex_lock(&s->lock);
+	if (!addr || !len)
+		e = EFAULT;
+	else if (s->state == TLS_SOCKET_CONNECTED && s->local_addr_len > 0)
+		copy_addr(&s->local_addr, s->local_addr_len, addr, len);
+	else
+		e = -1; /* not connected: the unbound TCP socket says the truth */
+	pthread_mutex_unlock(&s->lock);
+	tls_socket_put(s);
+	if (e < 0)
+		return REAL(getsockname)(fd, addr, len);
+	return e ? fail(e) : 0;
+}
+
+/* --- descriptors -------------------------------------------------------- */
+
+SSA_EXPORT int close(int fd)
+{
+	tls_socket_forget(fd);
+	return REAL(close)(fd);
+}
+
+SSA_EXPORT int dup2(int oldfd, int newfd)
+{
+	int r = REAL(dup2)(oldfd, newfd);
+
+	if (r >= 0 && oldfd != newfd)
+		tls_socket_forget(newfd);
+	return r;
+}
+
+SSA_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	int r = REAL(dup3)(oldfd, newfd, flags);
+
+	if (r >= 0)
+		tls_socket_forget(newfd);
+	return r;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tls-socket.h: the shim's record of each IPPROTO_TLS descriptor.
+ *
+ * The descriptor the application holds is a real TCP socket from socket()
+ * on.  On a successful connect() it is connected over loopback to a socket
+ * the helper holds, and carries plaintext; the helper owns the TLS session.
+ * This record holds what the kernel cannot: the state of the TLS
+ * connection, the host name, and what the helper reported.
+ */
+#ifndef SSA_TLS_SOCKET_H
+#define SSA_TLS_SOCKET_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "in_tls.h"
+
+enum tls_socket_state {
+	TLS_SOCKET_IDLE,       /* created, never connected */
+	TLS_SOCKET_CONNECTING, /* connect() under way in some thread */
+	TLS_SOCKET_CONNECTED,  /* plaintext flows */
+	TLS_SOCKET_FAILED,     /* connect() failed; the socket is unusable */
+};
+
+/* Longest TLS_ERROR reason kept, NUL included. */
+#define TLS_ERROR_MAX 512
+
+struct tls_socket {
+	atomic_int refs;          /* table's reference + one per user */
+	pthread_mutex_t lock;     /* guards everything below */
+	int domain;               /* AF_INET, AF_INET6 or AF_HOSTNAME */
+	ino_t ino;                /* inode of the socket, to detect a reused fd */
+	enum tls_socket_state state;
+	char hostname[SSA_HOSTNAME_MAX]; /* TLS_HOSTNAME, "" if unset */
+	char error[TLS_ERROR_MAX];       /* TLS_ERROR, "" if none */
+	/* What the helper reported on success. */
+	uint64_t id;
+	int version;              /* TLS_1_x, -1 before connect */
+	char cipher[64];
+	char *peer_identity;      /* malloc'd, or NULL */
+	char *peer_chain;         /* malloc'd PEM, or NULL */
+	struct sockaddr_storage peer_addr, local_addr;
+	socklen_t peer_addr_len, local_addr_len;
+};
+
+/*
+ * Register a new record for `fd` (domain as given to socket()).  Returns 0 or
+ * -ENOMEM, -EMFILE (fd beyond the table).
+ */
+int tls_socket_add(int fd, int domain);
+
+/*
+ * The record of `fd` with a reference the caller drops with
+ * tls_socket_put(), or NULL if fd is not an IPPROTO_TLS socket.  A record
+ * whose descriptor was closed behind the shim's back (its inode changed) is
+ * dropped and NULL returned.
+ */
+struct tls_socket *tls_socket_get(int fd);
+void tls_socket_put(struct tls_socket *s);
+
+/* Forget `fd` (it is being closed or replaced).  Safe for any fd. */
+void tls_socket_forget(int fd);
+
+/* Nonzero once any IPPROTO_TLS socket was created: the only test on the path
+ * of every other socket call.  */
+extern atomic_bool tls_socket_any;
+
+/* Set s->error from a printf format (the caller holds s->lock). */
+void tls_socket_set_error(struct tls_socket *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif /* SSA_TLS_SOCKET_H */

@@ -5,6 +5,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,11 +86,71 @@ static void verify_reason(gnutls_session_t s, char *why, size_t why_size)
 	gnutls_datum_t out = { 0 };
 
 	if (gnutls_certificate_verification_status_print(status, gnutls_certificate_type_get(s), &out, 0) == 0) {
+		size_t n = strlen((const char *)out.data);
+		while (n > 0 && out.data[n - 1] == ' ')
+			out.data[--n] = '\0';
 		snprintf(why, why_size, "peer certificate rejected: %s", out.data);
 		gnutls_free(out.data);
 	} else {
 		snprintf(why, why_size, "peer certificate rejected (status 0x%x)", status);
 	}
+}
+
+/* "sha256/BASE64" of the SubjectPublicKeyInfo of DER certificate `der`
+ * (RFC 7469 §2.4) into pin[0..size): 0 or a GnuTLS error. */
+static int spki_pin(const gnutls_datum_t *der, char *pin, size_t size)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_pubkey_t key = NULL;
+	gnutls_datum_t spki = { 0 }, b64 = { 0 };
+	unsigned char digest[32];
+	gnutls_datum_t d = { digest, sizeof digest };
+	int r;
+
+	if ((r = gnutls_x509_crt_init(&crt)) < 0 || (r = gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER)) < 0 ||
+	    (r = gnutls_pubkey_init(&key)) < 0 || (r = gnutls_pubkey_import_x509(key, crt, 0)) < 0 ||
+	    (r = gnutls_pubkey_export2(key, GNUTLS_X509_FMT_DER, &spki)) < 0 ||
+	    (r = gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, digest)) < 0 ||
+	    (r = gnutls_base64_encode2(&d, &b64)) < 0)
+		goto out;
+	snprintf(pin, size, "sha256/%.*s", (int)b64.size, b64.data);
+out:
+	gnutls_free(spki.data);
+	gnutls_free(b64.data);
+	if (key)
+		gnutls_pubkey_deinit(key);
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	return r < 0 ? r : 0;
+}
+
+/* After a successful handshake: what the policy adds to GnuTLS's checks
+ * (stapled OCSP required, SPKI pins).  0 or -EPROTO with the reason. */
+static int check_policy_extras(gnutls_session_t s, const struct policy *p, char *why, size_t why_size)
+{
+	const gnutls_datum_t *certs;
+	unsigned n = 0;
+	char seen[128];
+
+	if (p->ocsp_stapling == POLICY_OCSP_REQUIRE && !gnutls_ocsp_status_request_is_checked(s, 0)) {
+		snprintf(why, why_size, "the peer sent no valid stapled OCSP response (ocsp-stapling = require)");
+		return -EPROTO;
+	}
+	if (!p->pins)
+		return 0;
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (!certs || n == 0 || spki_pin(&certs[0], seen, sizeof seen) < 0) {
+		snprintf(why, why_size, "cannot compute the peer's SPKI pin");
+		return -EPROTO;
+	}
+	for (const char *pin = p->pins; *pin; pin += strspn(pin, " ")) {
+		size_t len = strcspn(pin, " ");
+		if (len == strlen(seen) && strncmp(pin, seen, len) == 0)
+			return 0;
+		pin += len;
+	}
+	snprintf(why, why_size, "peer key does not match the pinned keys: expected %s, seen %s", p->pins, seen);
+	return -EPROTO;
 }
 
 int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
@@ -126,8 +188,13 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		r = gnutls_handshake(s);
 	while (r < 0 && !gnutls_error_is_fatal(r));
 	if (r == GNUTLS_E_SUCCESS) {
-		*session = s;
-		return 0;
+		r = check_policy_extras(s, p, why, why_size);
+		if (r == 0) {
+			*session = s;
+			return 0;
+		}
+		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
+		goto fail;
 	}
 	switch (r) {
 	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:

@@ -184,7 +184,7 @@ static void program_path(char *buf, size_t size)
 /* Send the connect request on the control socket: 0 or -errno. */
 static int send_request(int ctl, const struct connect_request *req)
 {
-	static __thread uint8_t buf[8192];
+	uint8_t buf[8192];
 	char exe[4096];
 	struct ssa_msg m;
 	size_t len;

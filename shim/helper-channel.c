@@ -47,6 +47,27 @@ static int connect_service(const char *path)
 }
 
 /*
+ * The environment for the helper: ours without LD_PRELOAD, so that the shim
+ * is not loaded into the helper (it needs none, and loading costs time).
+ * Returns a malloc'd array of pointers into environ, or NULL.
+ */
+static char **helper_environment(void)
+{
+	size_t n = 0, j = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 1, sizeof *env);
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+			env[j++] = environ[i];
+	return env;
+}
+
+/*
  * Start `helper` with one end of a socketpair as its fd 3 and --standalone;
  * the helper detaches at once (it forks and its first process exits), so the
  * application is left with no child to reap.  Returns our end, or -errno.
@@ -55,21 +76,27 @@ static int spawn_standalone(const char *helper)
 {
 	posix_spawn_file_actions_t fa;
 	char *argv[] = { (char *)helper, (char *)"--standalone", NULL };
+	char **env = helper_environment();
 	int sv[2], r, status;
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (!env)
+		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(env);
 		return -errno;
+	}
 	r = posix_spawn_file_actions_init(&fa);
 	if (r == 0) {
 		r = posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 		if (r == 0)
 			r = posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 		if (r == 0)
-			r = posix_spawn(&pid, helper, &fa, NULL, argv, environ);
+			r = posix_spawn(&pid, helper, &fa, NULL, argv, env);
 		posix_spawn_file_actions_destroy(&fa);
 	}
 	close(sv[1]);
+	free(env);
 	if (r != 0) {
 		close(sv[0]);
 		return -r;

@@ -1,0 +1,459 @@
+# tests/lib.bash -- helpers shared by the SSA end-to-end tests (bats-core).
+#
+# Every .bats file does:
+#
+#   load lib
+#   setup_file()    { ssa_setup_file; }
+#   teardown_file() { ssa_teardown_file; }
+#   setup()         { ssa_setup; }
+#   teardown()      { ssa_teardown; }
+#
+# Modes (environment SSA_TEST_MODE):
+#
+#   standalone (default)  binaries from the build tree ($SSA_BUILDDIR);
+#                         SSA_HELPER_SOCKET names a socket that does not
+#                         exist, so the shim spawns $SSA_HELPER_PATH itself;
+#                         the policy is a temp dir (SSA_CONFIG_DIR): the
+#                         shipped etc/ssa.ini plus a test.ini trusting the
+#                         test PKI.
+#   units                 inside the nspawn container (tests/container/):
+#                         the installed shim from /usr/local, the helper
+#                         started by systemd through ssa-helper.socket at the
+#                         default /run/ssa/helper.sock, the installed policy
+#                         ($sysconfdir/ssa: /etc/ssa or /usr/local/etc/ssa),
+#                         which must trust the PKI in $SSA_TEST_PKI (the
+#                         driver, tests/run-tests, generates both).
+#
+# Other environment: SSA_BUILDDIR, SSA_SRCDIR (default: the tree this file
+# is in), SSA_TEST_KEEP=1 keeps the temp dir for post-mortems.
+
+bats_require_minimum_version 1.5.0
+load /usr/lib/bats/bats-support/load
+load /usr/lib/bats/bats-assert/load
+
+SSA_TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${SSA_SRCDIR:=$(dirname "$SSA_TESTS_DIR")}"
+: "${SSA_BUILDDIR:=$SSA_SRCDIR}"
+: "${SSA_TEST_MODE:=standalone}"
+export SSA_SRCDIR SSA_BUILDDIR SSA_TEST_MODE
+
+# Test programs live in the build tree in both modes (they are not
+# installed); what differs is where the shim, helper and policy come from.
+case $SSA_TEST_MODE in
+    standalone)
+        # libtool wrappers: they run the programs with the build tree's shim.
+        SSA_PIPE=$SSA_BUILDDIR/tests/ssa-pipe
+        SSA_GET=$SSA_BUILDDIR/examples/ssa-get
+        SSA_SHIM=$SSA_BUILDDIR/shim/.libs/libssa-shim.so
+        SSA_HELPER=$SSA_BUILDDIR/helper/ssa-helper
+        ;;
+    units)
+        # The programs themselves (not libtool's wrappers, which would put
+        # the build tree's shim first), linked at run time against the
+        # installed shim: LD_LIBRARY_PATH is set in ssa_setup_file (the
+        # container's /etc has no ld.so.conf naming /usr/local/lib).
+        SSA_PIPE=$SSA_BUILDDIR/tests/.libs/ssa-pipe
+        SSA_GET=$SSA_BUILDDIR/examples/.libs/ssa-get
+        [ -x "$SSA_PIPE" ] || SSA_PIPE=$SSA_BUILDDIR/tests/ssa-pipe
+        [ -x "$SSA_GET" ] || SSA_GET=$SSA_BUILDDIR/examples/ssa-get
+        SSA_SHIM=/usr/local/lib/libssa-shim.so
+        SSA_HELPER=/usr/local/libexec/ssa/ssa-helper
+        ;;
+    *)
+        echo "lib.bash: unknown SSA_TEST_MODE '$SSA_TEST_MODE'" >&2
+        return 1
+        ;;
+esac
+
+# The system Python (not a version manager's shim script, which would run
+# a shell under LD_PRELOAD first).
+PYTHON=$(command -v /usr/bin/python3 || command -v python3)
+
+# Size of the bulk transfers.
+MIB=1048576
+
+# Upper bound for any single client run, so a hang fails instead of
+# blocking the suite.
+: "${SSA_CLIENT_TIMEOUT:=60}"
+
+# ---------------------------------------------------------------------------
+# File-level setup: temp dir, PKI, policy, test data, mode.
+# ---------------------------------------------------------------------------
+
+ssa_setup_file() {
+    local f
+    for f in "$SSA_PIPE" "$SSA_SHIM" "$SSA_HELPER"; do
+        [ -e "$f" ] || { echo "missing $f (build first: make)" >&2; return 1; }
+    done
+
+    # World-readable temp dir under /tmp: in units mode the helper runs as
+    # another user.
+    SSA_T=$(mktemp -d /tmp/ssa-test.XXXXXX)
+    chmod 755 "$SSA_T"
+    export SSA_T
+
+    # The PKI: generated here, except in units mode where the installed
+    # policy (read-only) already trusts a PKI the driver generated.
+    if [ "$SSA_TEST_MODE" = units ]; then
+        if [ ! -f "${SSA_TEST_PKI:-/nonexistent}/ca.pem" ]; then
+            echo "units mode needs SSA_TEST_PKI: the PKI the installed policy trusts" >&2
+            return 1
+        fi
+        PKI=$SSA_TEST_PKI
+    else
+        PKI=$SSA_T/pki
+        "$SSA_TESTS_DIR/pki.sh" "$PKI"
+    fi
+    export PKI
+
+    # Bulk test data, made once per file.
+    #   a.bin, b.bin  1 MiB of random bytes (binary-safe peers: openssl)
+    #   text.txt      1 MiB of base64 lines (line-oriented gnutls-serv --echo,
+    #                 which works on NUL-terminated lines): 16384 lines of
+    #                 63 characters + newline
+    head -c "$MIB" /dev/urandom > "$SSA_T/a.bin"
+    head -c "$MIB" /dev/urandom > "$SSA_T/b.bin"
+    head -c 774144 /dev/urandom | base64 -w 63 > "$SSA_T/text.txt"
+    [ "$(stat -c %s "$SSA_T/text.txt")" -eq "$MIB" ] || {
+        echo "text.txt has the wrong size" >&2; return 1; }
+
+    case $SSA_TEST_MODE in
+        standalone)
+            export SSA_CONFIG_DIR=$SSA_T/etc-ssa
+            write_policy "$SSA_CONFIG_DIR"
+            # A socket path that does not exist: standalone mode.
+            export SSA_HELPER_SOCKET=$SSA_T/no-such-dir/helper.sock
+            export SSA_HELPER_PATH=$SSA_HELPER
+            ;;
+        units)
+            unset SSA_HELPER_SOCKET SSA_HELPER_PATH SSA_CONFIG_DIR
+            export LD_LIBRARY_PATH=/usr/local/lib
+            ldd "$SSA_PIPE" | grep -q '=> /usr/local/lib/libssa-shim\.so' || {
+                ldd "$SSA_PIPE" >&2
+                echo "$SSA_PIPE does not use the installed shim" >&2
+                return 1
+            }
+            # Exactly what an administrator does.
+            systemctl enable --now ssa-helper.socket >&2
+            systemctl is-active --quiet ssa-helper.socket || {
+                systemctl status ssa-helper.socket >&2
+                echo "ssa-helper.socket is not active" >&2
+                return 1
+            }
+            [ -S /run/ssa/helper.sock ] || {
+                echo "/run/ssa/helper.sock is not a socket" >&2; return 1; }
+            ;;
+    esac
+}
+
+ssa_teardown_file() {
+    if [ -n "${SSA_T:-}" ] && [ -z "${SSA_TEST_KEEP:-}" ]; then
+        rm -rf "$SSA_T"
+    fi
+}
+
+# write_policy DIR [EXTRA-LINE...]: a policy dir whose [defaults] trusts
+# only the test root CA; extra "key = value" lines go into [defaults] too.
+# If the source tree ships etc/ssa.ini (every key commented), it is copied
+# first, so that the shipped file is parsed by every test run as well.
+write_policy() {
+    local dir=$1; shift
+    mkdir -p "$dir"
+    chmod 755 "$dir"
+    if [ -f "$SSA_SRCDIR/etc/ssa.ini" ]; then
+        cp "$SSA_SRCDIR/etc/ssa.ini" "$dir/ssa.ini"
+    fi
+    {
+        echo "# written by tests/lib.bash"
+        echo "[defaults]"
+        echo "trust-store = $PKI/ca.pem"
+        printf '%s\n' "$@"
+    } > "$dir/test.ini"
+    chmod 644 "$dir"/*.ini
+}
+
+# ---------------------------------------------------------------------------
+# Per-test setup: background processes are registered and killed by pid.
+# ---------------------------------------------------------------------------
+
+ssa_setup() {
+    D=$BATS_TEST_TMPDIR
+    : > "$D/pids"
+}
+
+ssa_teardown() {
+    local pid
+    [ -f "$D/pids" ] || return 0
+    while read -r pid; do
+        kill "$pid" 2>/dev/null || true
+    done < "$D/pids"
+    # Reap, with a bound: anything still there after 2 s gets SIGKILL.
+    local i
+    for i in $(seq 40); do
+        local alive=0
+        while read -r pid; do
+            kill -0 "$pid" 2>/dev/null && alive=1
+        done < "$D/pids"
+        [ $alive -eq 0 ] && break
+        sleep 0.05
+    done
+    while read -r pid; do
+        kill -9 "$pid" 2>/dev/null || true
+    done < "$D/pids"
+    # On failure, show what the servers said (bats prints a failed test's
+    # output, teardown's included).
+    if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+        local f
+        for f in "$D"/*.log; do
+            [ -s "$f" ] || continue
+            echo "--- $f (last 20 lines)"
+            tail -n 20 "$f" | cut -c1-200
+        done
+    fi
+}
+
+register_pid() { echo "$1" >> "$D/pids"; }
+
+# ---------------------------------------------------------------------------
+# Ports and waiting.
+# ---------------------------------------------------------------------------
+
+# free_port: a TCP port nobody listens on right now (the kernel picks it).
+free_port() {
+    "$PYTHON" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# wait_listen PORT PID: wait (at most 10 s) until something listens on TCP
+# PORT; fail early if PID died.  Uses ss, so no connection is made (an
+# "-naccept 1" server would count a probe as its one client).
+wait_listen() {
+    local port=$1 pid=$2 i
+    for i in $(seq 200); do
+        if [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_exit PID [SECONDS]: wait (bounded, default 10 s) for a process that
+# is not our child to exit.
+wait_exit() {
+    local pid=$1 n=$(( ${2:-10} * 20 )) i
+    for i in $(seq "$n"); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_size FILE BYTES [SECONDS]: wait (bounded, default 30 s) until FILE
+# has at least BYTES bytes.
+wait_size() {
+    local file=$1 want=$2 n=$(( ${3:-30} * 20 )) i
+    for i in $(seq "$n"); do
+        [ "$(stat -c %s "$file" 2>/dev/null || echo 0)" -ge "$want" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_bg NAME STDIN COMMAND...: run COMMAND in the background with stdin
+# from STDIN, stdout to $D/NAME.out and stderr to $D/NAME.log; registers
+# the pid and sets BG_PID.  fd 3 (bats' own) is closed so that a lingering
+# server can never hang bats.
+start_bg() {
+    local name=$1 in=$2; shift 2
+    "$@" < "$in" > "$D/$name.out" 2> "$D/$name.log" 3>&- &
+    BG_PID=$!
+    register_pid "$BG_PID"
+}
+
+# _start_listening NAME PORTVAR STDIN COMMAND-BUILDER: start a server on a
+# fresh port and wait until it listens; retried with another port if the
+# server dies (the port was taken between free_port and bind).  The
+# builder is a function called with the port that fills the array SRV_CMD.
+_start_listening() {
+    local name=$1 in=$2 builder=$3 try port
+    for try in 1 2 3; do
+        port=$(free_port)
+        "$builder" "$port"
+        start_bg "$name" "$in" "${SRV_CMD[@]}"
+        if wait_listen "$port" "$BG_PID"; then
+            SERVER_PORT=$port
+            SERVER_PID=$BG_PID
+            return 0
+        fi
+        kill "$BG_PID" 2>/dev/null || true
+    done
+    echo "could not start $name: ${SRV_CMD[*]}" >&2
+    cat "$D/$name.log" >&2
+    return 1
+}
+
+# ---------------------------------------------------------------------------
+# Servers.  Each sets SERVER_PORT and SERVER_PID.
+# ---------------------------------------------------------------------------
+
+# start_gnutls_serv CHAIN KEY [EXTRA-ARGS...]: gnutls-serv on all addresses
+# (IPv4 and IPv6) of a fresh port.  Echo mode unless EXTRA-ARGS has --http.
+# Echo mode is line-oriented: it answers each complete line(s) received;
+# --crlf keeps CR LF untouched.  Log in $D/gnutls.log.
+start_gnutls_serv() {
+    local chain=$1 key=$2; shift 2
+    _GNUTLS_ARGS=("$@")
+    _gnutls_cmd() {
+        local mode=(--echo --crlf)
+        case " ${_GNUTLS_ARGS[*]} " in *" --http "*) mode=() ;; esac
+        SRV_CMD=(gnutls-serv "${mode[@]}" -p "$1"
+                 --x509certfile "$chain" --x509keyfile "$key"
+                 "${_GNUTLS_ARGS[@]}")
+    }
+    _start_listening gnutls /dev/null _gnutls_cmd
+}
+
+# start_openssl_server CHAIN KEY [EXTRA-ARGS...]: openssl s_server on a
+# fresh port (all addresses unless EXTRA-ARGS has -6), for one connection
+# (-naccept 1).  -quiet: no chatter on stdout, so $D/openssl.out holds
+# exactly the bytes the client sent, and stdin EOF is ignored.
+#
+# The server sends whatever its stdin delivers: set OPENSSL_STDIN=FILE to
+# send FILE.  Stdin comes from a FIFO held open (by a registered "sleep")
+# after FILE, so the server never sees EOF and never closes on its own: it
+# ends the connection when the client sends close_notify.
+#
+# s_server's -cert takes only the first certificate of a file, so the chain
+# is split: leaf to -cert, the rest to -cert_chain.
+start_openssl_server() {
+    local chain=$1 key=$2; shift 2
+    local leaf=$D/openssl-leaf.pem rest=$D/openssl-rest.pem
+    # (sed, not awk: awk is an /etc/alternatives link, absent in the
+    # container's empty /etc.)
+    sed -n '1,/-----END CERTIFICATE-----/p' "$chain" > "$leaf"
+    sed '1,/-----END CERTIFICATE-----/d' "$chain" > "$rest"
+
+    local fifo=$D/openssl.stdin
+    _OPENSSL_ARGS=("$@")
+    _openssl_cmd() {
+        local accept=$1 a
+        # A fresh FIFO and writer for every attempt: the writer blocks in
+        # open() until the server opens its stdin, then sends the data and
+        # holds the FIFO open.  If the server dies, cat gets EPIPE.
+        rm -f "$fifo"
+        mkfifo "$fifo"
+        bash -c 'exec >"$2"; cat "$1"; exec sleep 600' holder \
+            "${OPENSSL_STDIN:-/dev/null}" "$fifo" 3>&- &
+        register_pid $!
+        for a in "${_OPENSSL_ARGS[@]}"; do
+            [ "$a" = -6 ] && accept="[::1]:$1"
+        done
+        SRV_CMD=(openssl s_server -accept "$accept" -naccept 1 -quiet
+                 -cert "$leaf" -key "$key")
+        [ -s "$rest" ] && SRV_CMD+=(-cert_chain "$rest")
+        for a in "${_OPENSSL_ARGS[@]}"; do
+            [ "$a" = -6 ] || SRV_CMD+=("$a")
+        done
+    }
+    _start_listening openssl "$fifo" _openssl_cmd
+}
+
+# start_truncating_server CHAIN KEY [DATA-FILE]: tests/servers/
+# truncating-server.py on 127.0.0.1: sends DATA-FILE (or a short line),
+# then FIN without close_notify.
+start_truncating_server() {
+    local chain=$1 key=$2 data=${3:-}
+    _trunc_cmd() {
+        SRV_CMD=("$PYTHON" "$SSA_TESTS_DIR/servers/truncating-server.py"
+                 --cert "$chain" --key "$key" --port "$1")
+        [ -n "$data" ] && SRV_CMD+=(--data "$data")
+    }
+    _start_listening truncating /dev/null _trunc_cmd
+}
+
+# ---------------------------------------------------------------------------
+# Clients.
+# ---------------------------------------------------------------------------
+
+# run_pipe [SSA-PIPE-ARGS...]: `run` ssa-pipe with stdin from $PIPE_STDIN
+# (default /dev/null), stdout in $output, stderr in $stderr, exit code in
+# $status.  For text-sized data only (bash variables drop NUL bytes).
+run_pipe() {
+    run --separate-stderr timeout "$SSA_CLIENT_TIMEOUT" "$SSA_PIPE" "$@" \
+        < "${PIPE_STDIN:-/dev/null}"
+}
+
+# pipe_to_file OUT ERR IN [SSA-PIPE-ARGS...]: run ssa-pipe with stdin from
+# IN (a file or a process substitution), stdout to OUT, stderr to ERR; the
+# exit code goes to $status.  For binary and bulk data.
+pipe_to_file() {
+    local out=$1 err=$2 in=$3; shift 3
+    status=0
+    timeout "$SSA_CLIENT_TIMEOUT" "$SSA_PIPE" "$@" < "$in" > "$out" 2> "$err" \
+        || status=$?
+}
+
+# assert_status N: the exit code of the last run is N; shows stdout and
+# stderr otherwise (bats-assert's assert_success does not show $stderr).
+assert_status() {
+    [ "$status" -eq "$1" ] ||
+        fail "expected exit $1, got $status
+stdout: ${output:-}
+stderr: ${stderr:-}"
+}
+
+# assert_connect_failed ERRNAME: ssa-pipe failed in connect() (exit 2) with
+# errno ERRNAME, as "ssa-pipe: connect: ERRNAME (strerror)...".
+assert_connect_failed() {
+    local name=$1
+    if [ "$status" -ne 2 ]; then
+        fail "expected exit 2 (connect failed with $name), got $status; stderr: $stderr"
+    fi
+    [[ $stderr =~ ssa-pipe:\ connect:\ $name\ \([^\)]+\) ]] ||
+        fail "stderr does not report connect: $name (...): $stderr"
+}
+
+# assert_eproto [REGEX]: connect failed with EPROTO, the TLS_ERROR reason
+# (the text after the last colon) is not empty and, if REGEX is given,
+# matches it (case-insensitive).
+assert_eproto() {
+    assert_connect_failed EPROTO
+    local line reason
+    line=$(grep 'connect: EPROTO' <<< "$stderr" | head -n 1)
+    [[ $line =~ ^ssa-pipe:\ connect:\ EPROTO\ \(Protocol\ error\):\ (.*)$ ]] ||
+        fail "not 'ssa-pipe: connect: EPROTO (Protocol error): <reason>': $line"
+    local tls_error=${BASH_REMATCH[1]}
+    reason=${line##*:}
+    reason=${reason//[[:space:]]/}
+    [ -n "$reason" ] || fail "empty TLS_ERROR reason after the last colon: $line"
+    # The regex is matched against the TLS_ERROR text only (not against
+    # strerror's "Protocol error").
+    if [ -n "${1:-}" ]; then
+        shopt -s nocasematch
+        local ok=0
+        [[ $tls_error =~ $1 ]] && ok=1
+        shopt -u nocasematch
+        [ $ok -eq 1 ] || fail "TLS_ERROR reason does not match /$1/: $tls_error"
+    fi
+}
+
+# assert_same_file EXPECTED ACTUAL: byte-identical (sha256), with sizes in
+# the message when not.
+assert_same_file() {
+    local want got
+    want=$(sha256sum < "$1" | cut -d' ' -f1)
+    got=$(sha256sum < "$2" | cut -d' ' -f1)
+    [ "$want" = "$got" ] ||
+        fail "$2 ($(stat -c %s "$2") bytes, sha256 $got) differs from $1 ($(stat -c %s "$1") bytes, sha256 $want)"
+}
+
+# has_ipv6_loopback: ::1 is configured and bindable.
+has_ipv6_loopback() {
+    "$PYTHON" -c 'import socket
+s = socket.socket(socket.AF_INET6)
+s.bind(("::1", 0))' 2>/dev/null
+}

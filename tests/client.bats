@@ -151,6 +151,49 @@ R_VERSION='version|protocol|handshake|alert|cipher|suite'
     assert_output active
 }
 
+# journal_entry FIELD=VALUE: the helper's journal entries matching it, as
+# "KEY=value" lines, waiting up to 5 s for journald to store the entry.
+journal_entry() {
+    local i
+    for i in $(seq 50); do
+        out=$(journalctl -q --no-pager -o verbose "SYSLOG_IDENTIFIER=ssa-helper" "$1" 2>/dev/null)
+        [ -n "$out" ] && break
+        sleep 0.1
+    done
+    printf '%s\n' "$out"
+}
+
+@test "units: one structured journal entry per connection, with the TLS_ID as SSA_ID" {
+    [ "$SSA_TEST_MODE" = units ] || skip "units mode only (journald runs in the container)"
+    start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
+    printf 'journal me\n' > "$D/in"
+    PIPE_STDIN=$D/in run_pipe -i -n localhost 127.0.0.1 "$SERVER_PORT"
+    assert_status 0
+    local id entry
+    id=$(grep -o ' id=[0-9a-f]*' <<< "$stderr" | cut -d= -f2)
+    [ -n "$id" ] || fail "no id in: $stderr"
+    entry=$(journal_entry "SSA_ID=$id")
+    [ "$(grep -c '^ *SSA_ID=' <<< "$entry")" -eq 1 ] || fail "expected one entry for $id: $entry"
+    for field in "SSA_RESULT=ok" "SSA_PEER_NAME=localhost" "SSA_PEER_ADDRESS=127.0.0.1:$SERVER_PORT" \
+                 "SSA_VERSION=TLS1.3" "SSA_BYTES_SENT=11" "SSA_BYTES_RECEIVED=11" "PRIORITY=6" \
+                 "SSA_EXE=$(realpath "$SSA_PIPE")"; do
+        grep -q "^ *$field\$" <<< "$entry" || fail "no $field in: $entry"
+    done
+    grep -q '^ *SSA_UID=0$' <<< "$entry" || fail "SSA_UID is not the client's uid 0: $entry"
+}
+
+@test "units: a refused connection is logged at LOG_WARNING with its reason" {
+    [ "$SSA_TEST_MODE" = units ] || skip "units mode only (journald runs in the container)"
+    start_gnutls_serv "$PKI/wrongname-chain.pem" "$PKI/wrongname-key.pem"
+    run_pipe -n journal-check.localhost 127.0.0.1 "$SERVER_PORT"
+    assert_connect_failed EPROTO
+    local entry
+    entry=$(journal_entry "SSA_PEER_NAME=journal-check.localhost")
+    grep -q '^ *PRIORITY=4$' <<< "$entry" || fail "not at LOG_WARNING: $entry"
+    grep -q '^ *SSA_RESULT=EPROTO$' <<< "$entry" || fail "no SSA_RESULT=EPROTO: $entry"
+    grep -q '^ *SSA_REASON=peer certificate rejected' <<< "$entry" || fail "no reason: $entry"
+}
+
 @test "standalone: a helper that cannot be started -> ECANCELED" {
     [ "$SSA_TEST_MODE" = standalone ] || skip "standalone mode only (the shim spawns the helper)"
     start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"

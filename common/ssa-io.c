@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -82,28 +83,30 @@ int ssa_recv_exact(int fd, void *buf, size_t len, int64_t deadline_ms)
 	return 0;
 }
 
-int ssa_send_fd(int fd, int passfd)
+int ssa_send_fds(int fd, const int *fds, size_t n)
 {
 	char byte = 'F';
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(SSA_FDS_MAX * sizeof(int))];
 	} control;
 	struct msghdr msg = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
 		.msg_control = control.buf,
-		.msg_controllen = sizeof control.buf,
+		.msg_controllen = CMSG_SPACE(n * sizeof(int)),
 	};
 	struct cmsghdr *c;
 
+	if (n == 0 || n > SSA_FDS_MAX)
+		return -EINVAL;
 	memset(&control, 0, sizeof control);
 	c = CMSG_FIRSTHDR(&msg);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
 	for (;;) {
 		if (sendmsg(fd, &msg, MSG_NOSIGNAL) == 1)
 			return 0;
@@ -112,18 +115,19 @@ int ssa_send_fd(int fd, int passfd)
 	}
 }
 
-int ssa_recv_fd(int fd, int64_t deadline_ms)
+int ssa_recv_fds(int fd, int *fds, size_t n, int64_t deadline_ms)
 {
 	char byte;
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(SSA_FDS_MAX * sizeof(int))];
 	} control;
 	struct msghdr msg;
 	struct cmsghdr *c;
-	int got = -EPROTO;
-	ssize_t n;
+	size_t got = 0;
+	bool bad = false;
+	ssize_t r;
 
 	for (;;) {
 		msg = (struct msghdr){
@@ -132,36 +136,39 @@ int ssa_recv_fd(int fd, int64_t deadline_ms)
 			.msg_control = control.buf,
 			.msg_controllen = sizeof control.buf,
 		};
-		n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n >= 0)
+		r = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (r >= 0)
 			break;
 		if (errno == EAGAIN) {
-			int r = wait_for(fd, POLLIN, deadline_ms);
-			if (r < 0)
-				return r;
+			int w = wait_for(fd, POLLIN, deadline_ms);
+			if (w < 0)
+				return w;
 		} else if (errno != EINTR) {
 			return -errno;
 		}
 	}
-	if (n == 0)
+	if (r == 0)
 		return -ECONNABORTED;
-	/* Take exactly one descriptor; close any extra a hostile peer sent. */
+	/* Take exactly n descriptors; close everything else a peer sent. */
 	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
-		size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < nfds; i++) {
+		size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < count; i++) {
 			int passed;
 			memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (got == -EPROTO && i == 0 && nfds == 1)
-				got = passed;
-			else
+			if (got < n)
+				fds[got++] = passed;
+			else {
 				close(passed);
+				bad = true;
+			}
 		}
 	}
-	if (got >= 0 && (msg.msg_flags & MSG_CTRUNC)) {
-		close(got);
+	if (bad || got != n || (msg.msg_flags & MSG_CTRUNC)) {
+		for (size_t i = 0; i < got; i++)
+			close(fds[i]);
 		return -EPROTO;
 	}
-	return got;
+	return 0;
 }

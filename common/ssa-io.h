@@ -24,19 +24,22 @@ int ssa_send_all(int fd, const void *buf, size_t len, int64_t deadline_ms);
  */
 int ssa_recv_exact(int fd, void *buf, size_t len, int64_t deadline_ms);
 
-/*
- * Pass descriptor `passfd` over AF_UNIX socket `fd` (one byte of data with
- * SCM_RIGHTS, see unix(7)).  The caller keeps its own copy of passfd.
- * Returns 0 or -errno.
- */
-int ssa_send_fd(int fd, int passfd);
+/* Most descriptors one message carries. */
+#define SSA_FDS_MAX 4
 
 /*
- * Receive a descriptor sent by ssa_send_fd(), waiting until `deadline_ms`.
- * The new descriptor has FD_CLOEXEC set and belongs to the caller.  Returns
- * it, or -ECONNABORTED (closed without one), -ETIMEDOUT, -EPROTO (no or
- * several descriptors), or -errno.
+ * Pass `n` (1..SSA_FDS_MAX) descriptors over AF_UNIX socket `fd`: one byte of
+ * data with SCM_RIGHTS (unix(7)).  The caller keeps its own copies.
+ * Returns 0 or -errno.
  */
-int ssa_recv_fd(int fd, int64_t deadline_ms);
+int ssa_send_fds(int fd, const int *fds, size_t n);
+
+/*
+ * Receive exactly `n` descriptors sent by ssa_send_fds(), waiting until
+ * `deadline_ms`.  They have FD_CLOEXEC set and belong to the caller.
+ * Returns 0, or -ECONNABORTED (closed without them), -ETIMEDOUT, -EPROTO
+ * (another number of descriptors, all of which are closed), or -errno.
+ */
+int ssa_recv_fds(int fd, int *fds, size_t n, int64_t deadline_ms);
 
 #endif /* SSA_IO_H */

@@ -26,6 +26,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
+#include "app-socket.h"
 #include "in_tls.h"
 #include "peer-connect.h"
 #include "policy.h"
@@ -42,6 +43,8 @@ struct connection {
 	int ctl_fd;                  /* control socket to the shim (fd 3) */
 	int net_fd;                  /* TCP socket to the peer, or -1 */
 	int app_fd;                  /* plaintext loopback socket, or -1 */
+	int app_sock;                /* the application's own socket, or -1 */
+	int app_listener;            /* loopback listener from the shim, or -1 */
 	uint64_t id;                 /* SSA_ID */
 	struct ucred cred;           /* the application, from SO_PEERCRED */
 	int64_t start_ms;
@@ -129,6 +132,27 @@ static int read_request(struct connection *c)
 	return 0;
 }
 
+/* Take the application's socket and the loopback listener the shim sends
+ * after its request: 0 or -ECANCELED (reason set). */
+static int receive_app_sockets(struct connection *c)
+{
+	int fds[2];
+	int r = ssa_recv_fds(c->ctl_fd, fds, 2, ssa_now_ms() + REQUEST_TIMEOUT_MS);
+
+	if (r == 0 && (r = app_socket_check(fds[0], fds[1])) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+	}
+	if (r < 0) {
+		snprintf(c->reason, sizeof c->reason, "bad request from the client: no listening sockets passed (%s)",
+			 strerror(-r));
+		return -ECANCELED;
+	}
+	c->app_sock = fds[0];
+	c->app_listener = fds[1];
+	return 0;
+}
+
 /* Send SSA_MSG_RESULT: c->err and, on success, what the session says. */
 static void send_result(struct connection *c)
 {
@@ -195,19 +219,22 @@ static int establish(struct connection *c)
 		}
 	}
 	if (r == 0) {
-		send_result(c);
-		r = ssa_recv_fd(c->ctl_fd, ssa_now_ms() + REQUEST_TIMEOUT_MS);
-		if (r >= 0) {
-			c->app_fd = r;
-			relay_run(c->session, c->net_fd, c->app_fd, policy.truncation_eof,
-				  policy.handshake_timeout, &c->relay);
-			r = 0;
-		} else {
-			snprintf(c->reason, sizeof c->reason, "the application went away before taking the connection");
-			c->relay.end = c->reason;
-			c->relay.error = true;
-			r = 0;
+		r = app_socket_attach(c->app_sock, c->app_listener, REQUEST_TIMEOUT_MS);
+		if (r < 0) {
+			snprintf(c->reason, sizeof c->reason, "cannot connect the application's socket: %s",
+				 strerror(-r));
+			r = r == -ETIMEDOUT || r == -EADDRINUSE ? -ECONNABORTED : r;
 		}
+	}
+	if (r >= 0) {
+		c->app_fd = r;
+		send_result(c);
+		close(c->app_sock);
+		close(c->app_listener);
+		c->app_sock = c->app_listener = -1;
+		relay_run(c->session, c->net_fd, c->app_fd, policy.truncation_eof, policy.handshake_timeout,
+			  &c->relay);
+		r = 0;
 	}
 	policy_set_free(set);
 	return r;
@@ -279,7 +306,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct connection c = { .ctl_fd = -1, .net_fd = -1, .app_fd = -1 };
+	struct connection c = { .ctl_fd = -1, .net_fd = -1, .app_fd = -1, .app_sock = -1, .app_listener = -1 };
 	socklen_t len = sizeof c.cred;
 	bool standalone = false;
 	int opt, r;
@@ -330,11 +357,21 @@ int main(int argc, char **argv)
 
 	r = read_request(&c);
 	if (r == 0)
+		r = receive_app_sockets(&c);
+	if (r == 0)
 		r = establish(&c);
 	if (r < 0) {
+		/* The result first: the application may look for it as soon as
+		 * its socket turns writable. */
 		c.err = -r;
 		send_result(&c);
+		if (c.app_sock >= 0)
+			app_socket_release(c.app_sock);
 	}
+	if (c.app_sock >= 0)
+		close(c.app_sock);
+	if (c.app_listener >= 0)
+		close(c.app_listener);
 	log_connection(&c);
 	tls_client_free(c.session);
 	if (c.app_fd >= 0)

@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -48,6 +49,7 @@ static struct {
 	int (*close)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 } libc;
 
 static void resolve_libc(void)
@@ -60,6 +62,7 @@ static void resolve_libc(void)
 	libc.getsockname = dlsym(RTLD_NEXT, "getsockname");
 	libc.dup2 = dlsym(RTLD_NEXT, "dup2");
 	libc.dup3 = dlsym(RTLD_NEXT, "dup3");
+	libc.getaddrinfo = dlsym(RTLD_NEXT, "getaddrinfo");
 	/* Last: it is the one REAL() tests. */
 	__atomic_store_n(&libc.close, dlsym(RTLD_NEXT, "close"), __ATOMIC_RELEASE);
 }
@@ -310,178 +313,205 @@ static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
 	return r;
 }
 
-/* Wait until a non-blocking connect() on fd finished: 0 or -errno. */
-static int finish_nonblocking_connect(int fd)
+/* Put the application's socket in the LISTEN state on loopback, so that it
+ * is not writable until the helper connects or releases it (app-socket.h in
+ * the helper).  Returns 0 or -errno. */
+static int park_socket(int fd, int domain)
 {
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	socklen_t len = sizeof(int);
-	int err = 0;
-
-	while (poll(&p, 1, -1) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return -errno;
-	return -err;
-}
-
-static bool same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_in *b)
-{
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
-		return a4->sin_port == b->sin_port && a4->sin_addr.s_addr == b->sin_addr.s_addr;
-	}
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
-		return a6->sin6_port == b->sin_port && IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) &&
-		       memcmp(&a6->sin6_addr.s6_addr[12], &b->sin_addr, 4) == 0;
-	}
-	return false;
-}
-
-/*
- * Connect the application's socket `fd` over loopback to a new socket and
- * return that socket (FD_CLOEXEC, the caller's), or -errno.  An AF_INET6
- * socket reaches the IPv4 listener through its v4-mapped address.  Another
- * local process could connect to the short-lived listener first; only the
- * connection whose source is our socket is taken.
- */
-static int plaintext_pair(int fd, int domain)
-{
-	struct sockaddr_in listen_addr = { .sin_family = AF_INET,
-					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_in6 target6 = { .sin6_family = AF_INET6 };
-	struct sockaddr_storage ours, theirs;
-	socklen_t len = sizeof listen_addr;
-	int lfd, cfd = -1, r, tries;
-
-	lfd = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		return -errno;
-	if (bind(lfd, (struct sockaddr *)&listen_addr, sizeof listen_addr) < 0 ||
-	    listen(lfd, 8) < 0 || REAL(getsockname)(lfd, (struct sockaddr *)&listen_addr, &len) < 0)
-		goto fail_errno;
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
+	int r;
 
 	if (domain == AF_INET6) {
-		target6.sin6_port = listen_addr.sin_port;
-		target6.sin6_addr.s6_addr[10] = 0xff;
-		target6.sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&target6.sin6_addr.s6_addr[12], &listen_addr.sin_addr, 4);
-		r = REAL(connect)(fd, (struct sockaddr *)&target6, sizeof target6);
+		in6.sin6_addr.s6_addr[10] = in6.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&in6.sin6_addr.s6_addr[12], &in.sin_addr, 4);
+		r = bind(fd, (struct sockaddr *)&in6, sizeof in6);
 	} else {
-		r = REAL(connect)(fd, (struct sockaddr *)&listen_addr, sizeof listen_addr);
+		r = bind(fd, (struct sockaddr *)&in, sizeof in);
 	}
-	if (r < 0 && errno != EINPROGRESS && errno != EINTR)
-		goto fail_errno;
-	if (r < 0 && (r = finish_nonblocking_connect(fd)) < 0)
-		goto fail;
-	len = sizeof ours;
-	if (REAL(getsockname)(fd, (struct sockaddr *)&ours, &len) < 0)
-		goto fail_errno;
-
-	for (tries = 0; tries < 16; tries++) {
-		len = sizeof theirs;
-		cfd = accept4(lfd, (struct sockaddr *)&theirs, &len, SOCK_CLOEXEC);
-		if (cfd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			goto fail_errno;
-		}
-		if (same_endpoint(&ours, (const struct sockaddr_in *)&theirs) && theirs.ss_family == AF_INET)
-			break;
-		REAL(close)(cfd); /* a stranger's connection */
-		cfd = -1;
-	}
-	REAL(close)(lfd);
-	return cfd >= 0 ? cfd : -EADDRINUSE;
-
-fail_errno:
-	r = -errno;
-fail:
-	REAL(close)(lfd);
-	return r;
+	/* EINVAL: already bound, by an earlier attempt dissolved with AF_UNSPEC. */
+	if ((r < 0 && errno != EINVAL) || listen(fd, 1) < 0)
+		return -errno;
+	return 0;
 }
 
-/* Mark the attempt failed (its reason is in s->error) and return e. */
-static int connect_failed(struct tls_socket *s, int e)
+/* A loopback listener for the helper to connect the application's socket
+ * to: fd (FD_CLOEXEC) or -errno. */
+static int loopback_listener(void)
 {
-	pthread_mutex_lock(&s->lock);
-	s->state = TLS_SOCKET_FAILED;
-	pthread_mutex_unlock(&s->lock);
-	return e;
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&in, sizeof in) < 0 || listen(fd, 4) < 0) {
+		r = -errno;
+		REAL(close)(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Make the application's socket unconnected again (connect(2), AF_UNSPEC). */
+static void dissolve(int fd)
+{
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+
+	REAL(connect)(fd, &unspec, sizeof unspec);
 }
 
 /*
- * The blocking connect of an IPPROTO_TLS socket: returns 0 or an errno (SPEC
- * §3), with s->error set to the reason.  The record is unlocked during the
- * helper's work; its CONNECTING state keeps other threads out.
+ * Start an attempt: park the socket, reach a helper, send the request and
+ * the two sockets it needs.  On success s->ctl is the open control socket.
+ * Returns 0 or an errno with s->error set; the socket is left unconnected.
+ */
+static int start_attempt(int fd, struct tls_socket *s, const struct connect_request *req)
+{
+	int ctl, listener, r;
+
+	r = park_socket(fd, s->domain);
+	if (r < 0) {
+		tls_socket_set_error(s, "cannot prepare the socket: %s", strerror(-r));
+		return -r == EADDRINUSE || -r == ENOBUFS ? -r : ENOBUFS;
+	}
+	listener = loopback_listener();
+	if (listener < 0) {
+		dissolve(fd);
+		tls_socket_set_error(s, "cannot prepare the plaintext channel: %s", strerror(-listener));
+		return ENOBUFS;
+	}
+	ctl = helper_channel_open(s->error, sizeof s->error);
+	if (ctl < 0) {
+		REAL(close)(listener);
+		dissolve(fd);
+		return -ctl;
+	}
+	r = send_request(ctl, req);
+	if (r == 0)
+		r = ssa_send_fds(ctl, (int[]){ fd, listener }, 2);
+	REAL(close)(listener);
+	if (r < 0) {
+		REAL(close)(ctl);
+		dissolve(fd);
+		tls_socket_set_error(s, "the SSA helper went away before taking the request: %s", strerror(-r));
+		return ECONNABORTED;
+	}
+	s->ctl = ctl;
+	return 0;
+}
+
+/*
+ * Collect the helper's verdict on the attempt under way (s->lock held).
+ * Without `wait`, only if it has arrived.  Waiting is a blocking recv(2),
+ * which a signal handler interrupts unless it has SA_RESTART.
+ * Returns 0 when the attempt is over (state CONNECTED or FAILED, with
+ * s->pending_error set on failure), EINPROGRESS if not yet, or EINTR.
+ */
+static int collect_result(struct tls_socket *s, int fd, bool wait)
+{
+	struct pollfd p = { .fd = s->ctl, .events = POLLIN };
+	uint8_t probe;
+	int peer_errno = 0, r;
+
+	if (!wait && poll(&p, 1, 0) == 0)
+		return EINPROGRESS;
+	/* Block until the first byte (restartable), then read the rest. */
+	if (recv(s->ctl, &probe, 1, MSG_PEEK) < 0 && errno == EINTR)
+		return EINTR;
+	r = read_result(s->ctl, s, &peer_errno);
+	REAL(close)(s->ctl);
+	s->ctl = -1;
+	if (r < 0) {
+		/* The helper died without a word: the socket may still be
+		 * parked, so release it here. */
+		dissolve(fd);
+		if (!s->error[0] || r != -EPROTO)
+			tls_socket_set_error(s, "the SSA helper went away during the attempt");
+		peer_errno = r == -ENOMEM ? ENOMEM : ECONNABORTED;
+	}
+	if (peer_errno == 0) {
+		s->state = TLS_SOCKET_CONNECTED;
+	} else {
+		s->state = TLS_SOCKET_FAILED;
+		s->pending_error = peer_errno;
+	}
+	return 0;
+}
+
+/* If the attempt under way is over, collect its result (s->lock held): when
+ * the socket is writable the helper has finished with it, and its verdict
+ * is on the control socket or about to be. */
+static void collect_if_done(struct tls_socket *s, int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	if (s->state != TLS_SOCKET_CONNECTING)
+		return;
+	if (collect_result(s, fd, false) == EINPROGRESS && poll(&p, 1, 0) == 1)
+		while (collect_result(s, fd, true) == EINTR)
+			;
+}
+
+/* Take the error of a failed attempt: once as its errno, then EBADFD. */
+static int take_failure(struct tls_socket *s)
+{
+	int e = s->pending_error;
+
+	s->pending_error = 0;
+	return e ? e : EBADFD;
+}
+
+/*
+ * connect() of an IPPROTO_TLS socket (s->lock held): returns 0, EINPROGRESS
+ * (non-blocking socket), EINTR (a signal; the attempt goes on), or an errno
+ * of SPEC §3 with s->error set to the reason.
  */
 static int tls_connect(int fd, struct tls_socket *s, const struct sockaddr *addr, socklen_t len)
 {
 	struct connect_request req = { 0 };
-	int ctl, peer_errno = 0, helper_end, r;
+	int r, listening = 0;
+	socklen_t optlen = sizeof listening;
 
-	pthread_mutex_lock(&s->lock);
+	if (addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+		/* Dissolve the association, as on a TCP socket (SPEC §3). */
+		if (s->ctl >= 0) {
+			REAL(close)(s->ctl);
+			s->ctl = -1;
+		}
+		dissolve(fd);
+		s->state = TLS_SOCKET_IDLE;
+		s->pending_error = 0;
+		return 0;
+	}
+	collect_if_done(s, fd);
 	switch (s->state) {
 	case TLS_SOCKET_CONNECTING:
-		pthread_mutex_unlock(&s->lock);
 		return EALREADY;
 	case TLS_SOCKET_CONNECTED:
-		pthread_mutex_unlock(&s->lock);
 		return EISCONN;
 	case TLS_SOCKET_FAILED:
-		pthread_mutex_unlock(&s->lock);
-		return EBADFD;
+		return take_failure(s);
 	case TLS_SOCKET_IDLE:
 		break;
 	}
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) == 0 && listening)
+		return EOPNOTSUPP;
 	r = parse_address(s, addr, len, &req);
+	if (r != 0)
+		return r;
+	s->error[0] = '\0';
+	r = start_attempt(fd, s, &req);
 	if (r != 0) {
-		pthread_mutex_unlock(&s->lock);
+		s->state = TLS_SOCKET_FAILED;
 		return r;
 	}
 	s->state = TLS_SOCKET_CONNECTING;
-	s->error[0] = '\0';
-	pthread_mutex_unlock(&s->lock);
-
-	ctl = helper_channel_open(s->error, sizeof s->error);
-	if (ctl < 0)
-		return connect_failed(s, -ctl);
-	r = send_request(ctl, &req);
-	if (r == 0)
-		r = read_result(ctl, s, &peer_errno);
-	if (r < 0) {
-		REAL(close)(ctl);
-		if (r == -ECONNABORTED || r == -EPIPE || r == -ECONNRESET) {
-			if (!s->error[0])
-				tls_socket_set_error(s, "the SSA helper went away during the attempt");
-			return connect_failed(s, ECONNABORTED);
-		}
-		tls_socket_set_error(s, "cannot talk to the SSA helper: %s", strerror(-r));
-		return connect_failed(s, ECANCELED);
-	}
-	if (peer_errno != 0) {
-		REAL(close)(ctl);
-		return connect_failed(s, peer_errno);
-	}
-
-	helper_end = plaintext_pair(fd, s->domain);
-	if (helper_end < 0) {
-		REAL(close)(ctl);
-		tls_socket_set_error(s, "cannot set up the plaintext channel: %s", strerror(-helper_end));
-		return connect_failed(s, -helper_end == EMFILE || -helper_end == ENFILE ? -helper_end : ENOBUFS);
-	}
-	r = ssa_send_fd(ctl, helper_end);
-	REAL(close)(helper_end);
-	REAL(close)(ctl);
-	if (r < 0) {
-		tls_socket_set_error(s, "the SSA helper went away before the plaintext channel was handed over");
-		return connect_failed(s, ECONNABORTED);
-	}
-	pthread_mutex_lock(&s->lock);
-	s->state = TLS_SOCKET_CONNECTED;
-	pthread_mutex_unlock(&s->lock);
-	return 0;
+	if (fcntl(fd, F_GETFL) & O_NONBLOCK)
+		return EINPROGRESS;
+	r = collect_result(s, fd, true);
+	if (r != 0)
+		return r; /* EINTR */
+	return s->state == TLS_SOCKET_CONNECTED ? 0 : take_failure(s);
 }
 
 SSA_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -491,7 +521,9 @@ SSA_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (__builtin_expect(s == NULL, 1))
 		return REAL(connect)(fd, addr, len);
+	pthread_mutex_lock(&s->lock);
 	e = tls_connect(fd, s, addr, len);
+	pthread_mutex_unlock(&s->lock);
 	tls_socket_put(s);
 	return e ? fail(e) : 0;
 }
@@ -535,8 +567,7 @@ static int tls_getsockopt(struct tls_socket *s, int name, void *optval, socklen_
 	case TLS_HOSTNAME:
 		return get_string(s->hostname, optval, optlen);
 	case TLS_ERROR:
-		/* While connecting, the connecting thread owns the reason. */
-		return get_string(s->state == TLS_SOCKET_CONNECTING ? "" : s->error, optval, optlen);
+		return get_string(s->error, optval, optlen);
 	case TLS_CHOSEN_VERSION:
 		return connected ? get_int(s->version, optval, optlen) : ENOTCONN;
 	case TLS_CHOSEN_CIPHER:
@@ -563,26 +594,45 @@ static int tls_getsockopt(struct tls_socket *s, int name, void *optval, socklen_
 	}
 }
 
+/* SO_ERROR of a TLS socket (s->lock held): the errno of an attempt that
+ * failed unseen, once; 0 while it is under way; else the TCP socket's own.
+ * Returns -1 to ask for the C library's answer. */
+static int tls_so_error(struct tls_socket *s, int fd, void *optval, socklen_t *optlen)
+{
+	collect_if_done(s, fd);
+	if (s->state == TLS_SOCKET_CONNECTING)
+		return get_int(0, optval, optlen);
+	if (s->state == TLS_SOCKET_FAILED) {
+		int e = get_int(s->pending_error, optval, optlen);
+		if (e == 0)
+			s->pending_error = 0;
+		return e;
+	}
+	return -1;
+}
+
 SSA_EXPORT int getsockopt(int fd, int level, int name, void *optval, socklen_t *optlen)
 {
 	struct tls_socket *s = tls_socket_get(fd);
-	int e;
+	int e = -1;
 
 	if (__builtin_expect(s == NULL, 1))
 		return REAL(getsockopt)(fd, level, name, optval, optlen);
+	pthread_mutex_lock(&s->lock);
 	if (level == IPPROTO_TLS) {
-		pthread_mutex_lock(&s->lock);
+		collect_if_done(s, fd);
 		e = tls_getsockopt(s, name, optval, optlen);
-		pthread_mutex_unlock(&s->lock);
+	} else if (level == SOL_SOCKET && name == SO_ERROR) {
+		e = tls_so_error(s, fd, optval, optlen);
 	} else if (level == SOL_SOCKET && name == SO_PROTOCOL) {
 		e = get_int(IPPROTO_TLS, optval, optlen);
 	} else if (level == SOL_SOCKET && name == SO_DOMAIN) {
 		e = get_int(s->domain, optval, optlen);
-	} else {
-		tls_socket_put(s);
-		return REAL(getsockopt)(fd, level, name, optval, optlen);
 	}
+	pthread_mutex_unlock(&s->lock);
 	tls_socket_put(s);
+	if (e < 0)
+		return REAL(getsockopt)(fd, level, name, optval, optlen);
 	return e ? fail(e) : 0;
 }
 
@@ -655,6 +705,7 @@ SSA_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	if (__builtin_expect(s == NULL, 1))
 		return REAL(getpeername)(fd, addr, len);
 	pthread_mutex_lock(&s->lock);
+	collect_if_done(s, fd);
 	if (!addr || !len)
 		e = EFAULT;
 	else if (s->state != TLS_SOCKET_CONNECTED || s->peer_addr_len == 0)
@@ -669,22 +720,56 @@ SSA_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 SSA_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	struct tls_socket *s = tls_socket_get(fd);
+	struct sockaddr_storage unbound = { .ss_family = AF_INET };
 	int e = 0;
 
 	if (__builtin_expect(s == NULL, 1))
 		return REAL(getsockname)(fd, addr, len);
 	pthread_mutex_lock(&s->lock);
-	if (!addr || !len)
+	collect_if_done(s, fd);
+	if (!addr || !len) {
 		e = EFAULT;
-	else if (s->state == TLS_SOCKET_CONNECTED && s->local_addr_len > 0)
+	} else if (s->state == TLS_SOCKET_CONNECTED && s->local_addr_len > 0) {
 		copy_addr(&s->local_addr, s->local_addr_len, addr, len);
-	else
-		e = -1; /* not connected: the unbound TCP socket says the truth */
+	} else {
+		/* Not connected to a peer: no local network address yet (the
+		 * socket itself may be parked on loopback). */
+		if (s->domain == AF_INET6)
+			unbound.ss_family = AF_INET6;
+		copy_addr(&unbound, unbound.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								 : sizeof(struct sockaddr_in), addr, len);
+	}
 	pthread_mutex_unlock(&s->lock);
 	tls_socket_put(s);
-	if (e < 0)
-		return REAL(getsockname)(fd, addr, len);
 	return e ? fail(e) : 0;
+}
+
+/* --- names ------------------------------------------------------------- */
+
+/*
+ * getaddrinfo(3) for IPPROTO_TLS: the C library knows no such protocol and
+ * fails with EAI_SOCKTYPE, so resolve as for TCP and label the results with
+ * IPPROTO_TLS.  Event loops (Python's asyncio among them) resolve with the
+ * socket's own type and protocol before connecting.
+ */
+SSA_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+			   struct addrinfo **res)
+{
+	struct addrinfo tcp_hints;
+	int r;
+
+	if (__builtin_expect(!hints || hints->ai_protocol != IPPROTO_TLS, 1))
+		return REAL(getaddrinfo)(node, service, hints, res);
+	if (hints->ai_socktype != 0 && hints->ai_socktype != SOCK_STREAM)
+		return EAI_SOCKTYPE;
+	tcp_hints = *hints;
+	tcp_hints.ai_socktype = SOCK_STREAM;
+	tcp_hints.ai_protocol = IPPROTO_TCP;
+	r = REAL(getaddrinfo)(node, service, &tcp_hints, res);
+	if (r == 0)
+		for (struct addrinfo *ai = *res; ai; ai = ai->ai_next)
+			ai->ai_protocol = IPPROTO_TLS;
+	return r;
 }
 
 /* --- descriptors -------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PAGE_BITS 10
 #define PAGE_SIZE_FDS (1 << PAGE_BITS)
@@ -52,6 +53,8 @@ static ino_t inode_of(int fd)
 
 static void tls_socket_free(struct tls_socket *s)
 {
+	if (s->ctl >= 0)
+		close(s->ctl); /* the helper gives up the attempt */
 	pthread_mutex_destroy(&s->lock);
 	free(s->peer_identity);
 	free(s->peer_chain);
@@ -77,6 +80,7 @@ int tls_socket_add(int fd, int domain)
 	s->domain = domain;
 	s->ino = inode_of(fd);
 	s->version = -1;
+	s->ctl = -1;
 
 	pthread_mutex_lock(&table_lock);
 	slot = slot_of(fd, 1);

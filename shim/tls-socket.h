@@ -23,7 +23,7 @@
 
 enum tls_socket_state {
 	TLS_SOCKET_IDLE,       /* created, never connected */
-	TLS_SOCKET_CONNECTING, /* connect() under way in some thread */
+	TLS_SOCKET_CONNECTING, /* an attempt is under way: the helper works, ctl is open */
 	TLS_SOCKET_CONNECTED,  /* plaintext flows */
 	TLS_SOCKET_FAILED,     /* connect() failed; the socket is unusable */
 };
@@ -37,6 +37,8 @@ struct tls_socket {
 	int domain;               /* AF_INET, AF_INET6 or AF_HOSTNAME */
 	ino_t ino;                /* inode of the socket, to detect a reused fd */
 	enum tls_socket_state state;
+	int ctl;                  /* control socket to the helper while connecting, or -1 */
+	int pending_error;        /* errno of an attempt that ended unseen, for SO_ERROR */
 	char hostname[SSA_HOSTNAME_MAX]; /* TLS_HOSTNAME, "" if unset */
 	char error[TLS_ERROR_MAX];       /* TLS_ERROR, "" if none */
 	/* What the helper reported on success. */

@@ -62,7 +62,7 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 	bool truncated = false;    /* ... because TCP closed without close_notify */
 	bool app_gone = false;     /* the application no longer reads */
 	bool app_shut = false;     /* we passed the end of file on */
-	int64_t linger_deadline = -1;
+	int64_t linger_deadline = -1; /* after the application's end of file */
 
 	*res = (struct relay_result){ .end = "closed" };
 	set_nonblocking(net_fd);
@@ -80,8 +80,6 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 				to_app.len = (size_t)n;
 				to_app.off = 0;
 				progress = true;
-				if (linger_deadline >= 0)
-					linger_deadline = ssa_now_ms() + linger_s * 1000;
 			} else if (n == 0) {
 				peer_eof = true;
 				progress = true;
@@ -106,6 +104,8 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 					to_app.off += (size_t)n;
 					res->bytes_to_app += (uint64_t)n;
 					progress = true;
+					if (linger_deadline >= 0) /* the application still reads */
+						linger_deadline = ssa_now_ms() + linger_s * 1000;
 				} else if (errno == EAGAIN) {
 					want_app_write = true;
 				} else if (errno != EINTR) {
@@ -132,11 +132,18 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 				to_peer.len = (size_t)n;
 				to_peer.off = 0;
 				progress = true;
-			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			} else if (n == 0) {
 				app_eof = true;
+				linger_deadline = ssa_now_ms() + linger_s * 1000;
 				progress = true;
-			} else {
+			} else if (errno == EAGAIN || errno == EINTR) {
 				want_app_read = true;
+			} else {
+				/* An abortive close (RST): no close_notify, so the
+				 * peer cannot take a cut-off request for a whole one. */
+				res->end = "the application reset its connection; closed without close_notify";
+				res->error = true;
+				break;
 			}
 		}
 		if (!pending_empty(&to_peer)) {
@@ -163,7 +170,6 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 			} else {
 				bye_sent = true;
 				shutdown(net_fd, SHUT_WR);
-				linger_deadline = ssa_now_ms() + linger_s * 1000;
 				progress = true;
 			}
 		}
@@ -173,16 +179,24 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 		if (progress || gnutls_record_check_pending(s) > 0)
 			continue;
 
+		short net_events = (short)((want_net_read ? POLLIN : 0) | (want_net_write ? POLLOUT : 0));
+		short app_events = (short)((want_app_read ? POLLIN : 0) | (want_app_write ? POLLOUT : 0));
+		/* A descriptor we wait nothing from stays out: poll(2) would
+		 * report its POLLHUP or POLLERR at once, over and over. */
 		struct pollfd fds[2] = {
-			{ .fd = net_fd, .events = (short)((want_net_read ? POLLIN : 0) | (want_net_write ? POLLOUT : 0)) },
-			{ .fd = app_fd, .events = (short)((want_app_read ? POLLIN : 0) | (want_app_write ? POLLOUT : 0)) },
+			{ .fd = net_events ? net_fd : -1, .events = net_events },
+			{ .fd = app_events ? app_fd : -1, .events = app_events },
 		};
 		int timeout = -1;
-		if (linger_deadline >= 0) {
+		if (linger_deadline >= 0 && !want_app_write) {
+			/* The application is done sending; the peer has
+			 * linger_s seconds of silence to finish. */
 			int64_t left = linger_deadline - ssa_now_ms();
 			if (left <= 0) {
 				res->end = "gave up waiting for the peer's close_notify";
 				res->error = true;
+				if (!app_gone)
+					reset_app(app_fd); /* never a clean end of file */
 				break;
 			}
 			timeout = (int)left;

@@ -21,8 +21,12 @@ struct relay_result {
  *
  * - The application's end of file (close() or shutdown(SHUT_WR)) sends
  *   close_notify after all its data (RFC 8446 §6.1), then the peer's data
- *   keeps flowing until its close_notify, or until it is silent for
- *   `linger_s` seconds.
+ *   keeps flowing until its close_notify, or until neither the peer nor the
+ *   application (reading) moved for `linger_s` seconds: then the
+ *   application's connection is reset (ECONNRESET), never ended as if the
+ *   peer had finished.
+ * - An abortive close of the application (RST) ends the relay without
+ *   close_notify, so the peer cannot mistake a cut-off stream for a whole.
  * - The peer's close_notify reads as end of file in the application.
  * - The peer closing TCP without close_notify resets the application's
  *   connection (ECONNRESET there) once the data before it was delivered,

@@ -37,6 +37,11 @@
 
 /* How long a client may take to send its request or the plaintext socket. */
 #define REQUEST_TIMEOUT_MS 10000
+/* After the application's end of file: how long the peer and the
+ * application may both be idle before the helper gives up on the peer's
+ * close_notify.  Generous, as a server may take its time to answer a
+ * half-closed request. */
+#define CLOSE_NOTIFY_IDLE_S 60
 
 /* Everything about the one connection this process serves. */
 struct connection {
@@ -54,7 +59,8 @@ struct connection {
 	uint16_t port;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
-	char exe[PATH_MAX];
+	char exe[PATH_MAX];          /* the program: verified, or as claimed */
+	bool exe_verified;           /* read from /proc/PID/exe of SO_PEERCRED's pid */
 	/* The outcome. */
 	struct sockaddr_storage peer, local;
 	socklen_t peer_len, local_len;
@@ -130,6 +136,27 @@ static int read_request(struct connection *c)
 		return -ECANCELED;
 	}
 	return 0;
+}
+
+/*
+ * Replace the program path the request claims by the one the kernel knows
+ * for SO_PEERCRED's pid, where the helper may read it (standalone mode, or a
+ * client of the helper's own user).  Elsewhere the claim stands, marked
+ * unverified in the journal: an [app] section is then advice to
+ * well-behaved programs, not a boundary.
+ */
+static void verify_exe(struct connection *c)
+{
+	char link[64], path[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)c->cred.pid);
+	n = readlink(link, path, sizeof path - 1);
+	if (c->cred.pid <= 0 || n <= 0)
+		return;
+	path[n] = '\0';
+	memcpy(c->exe, path, (size_t)n + 1);
+	c->exe_verified = true;
 }
 
 /* Take the application's socket and the loopback listener the shim sends
@@ -232,7 +259,7 @@ static int establish(struct connection *c)
 		close(c->app_sock);
 		close(c->app_listener);
 		c->app_sock = c->app_listener = -1;
-		relay_run(c->session, c->net_fd, c->app_fd, policy.truncation_eof, policy.handshake_timeout,
+		relay_run(c->session, c->net_fd, c->app_fd, policy.truncation_eof, CLOSE_NOTIFY_IDLE_S,
 			  &c->relay);
 		r = 0;
 	}
@@ -258,6 +285,7 @@ static void log_connection(const struct connection *c)
 			"SSA_PEER_NAME=%s", c->hostname,
 			"SSA_PEER_ADDRESS=%s", peer,
 			"SSA_EXE=%s", c->exe,
+			"SSA_EXE_VERIFIED=%s", c->exe_verified ? "yes" : "no",
 			"SSA_PID=%d", (int)c->cred.pid,
 			"SSA_UID=%u", (unsigned)c->cred.uid,
 			"SSA_GID=%u", (unsigned)c->cred.gid,
@@ -356,8 +384,10 @@ int main(int argc, char **argv)
 	}
 
 	r = read_request(&c);
-	if (r == 0)
+	if (r == 0) {
+		verify_exe(&c);
 		r = receive_app_sockets(&c);
+	}
 	if (r == 0)
 		r = establish(&c);
 	if (r < 0) {

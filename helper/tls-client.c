@@ -8,6 +8,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,12 @@ static int set_priority(gnutls_session_t s, const struct policy *p, char *why, s
 	int n, r;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		n = snprintf(prio, sizeof prio, "%s:-VERS-ALL", base);
-		for (int v = p->max_version; v >= p->min_version && n > 0 && (size_t)n < sizeof prio; v--)
+		/* A priority string that names versions itself keeps them (the
+		 * negotiated version is checked against min/max-version after
+		 * the handshake either way); otherwise the keys decide. */
+		bool own_versions = strstr(base, "VERS-") != NULL;
+		n = snprintf(prio, sizeof prio, own_versions ? "%s" : "%s:-VERS-ALL", base);
+		for (int v = p->max_version; !own_versions && v >= p->min_version && n > 0 && (size_t)n < sizeof prio; v--)
 			n += snprintf(prio + n, sizeof prio - (size_t)n, ":%s", version_mods[v]);
 		if (n < 0 || (size_t)n >= sizeof prio) {
 			snprintf(why, why_size, "policy: priority string too long");
@@ -72,11 +77,21 @@ static int load_trust(gnutls_certificate_credentials_t cred, const char *store, 
 	return -ECANCELED;
 }
 
+/* An IPv4 or IPv6 literal (with or without a zone, "fe80::1%eth0"): no SNI
+ * for those (RFC 6066 §3). */
 static bool is_ip_literal(const char *name)
 {
 	unsigned char buf[sizeof(struct in6_addr)];
+	char v6[INET6_ADDRSTRLEN + 1];
+	size_t n = strcspn(name, "%");
 
-	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+	if (inet_pton(AF_INET, name, buf) == 1)
+		return true;
+	if (n >= sizeof v6)
+		return false;
+	memcpy(v6, name, n);
+	v6[n] = '\0';
+	return inet_pton(AF_INET6, v6, buf) == 1;
 }
 
 /* Why the peer's certificate was rejected, in GnuTLS's words. */
@@ -93,6 +108,18 @@ static void verify_reason(gnutls_session_t s, char *why, size_t why_size)
 		gnutls_free(out.data);
 	} else {
 		snprintf(why, why_size, "peer certificate rejected (status 0x%x)", status);
+	}
+}
+
+/* The negotiated version as TLS_1_0 .. TLS_1_3, or -1. */
+static int tls_version_of(gnutls_session_t s)
+{
+	switch (gnutls_protocol_get_version(s)) {
+	case GNUTLS_TLS1_0: return TLS_1_0;
+	case GNUTLS_TLS1_1: return TLS_1_1;
+	case GNUTLS_TLS1_2: return TLS_1_2;
+	case GNUTLS_TLS1_3: return TLS_1_3;
+	default: return -1;
 	}
 }
 
@@ -132,6 +159,13 @@ static int check_policy_extras(gnutls_session_t s, const struct policy *p, char 
 	unsigned n = 0;
 	char seen[128];
 
+	int v = tls_version_of(s);
+
+	if (v < p->min_version || v > p->max_version) {
+		snprintf(why, why_size, "negotiated %s, outside the policy's min-version and max-version",
+			 tls_client_version_name(s));
+		return -EPROTO;
+	}
 	if (p->ocsp_stapling == POLICY_OCSP_REQUIRE && !gnutls_ocsp_status_request_is_checked(s, 0)) {
 		snprintf(why, why_size, "the peer sent no valid stapled OCSP response (ocsp-stapling = require)");
 		return -EPROTO;
@@ -178,8 +212,13 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		r = -ENOMEM;
 		goto fail;
 	}
-	if (!is_ip_literal(hostname))
-		gnutls_server_name_set(s, GNUTLS_NAME_DNS, hostname, strlen(hostname));
+	if (!is_ip_literal(hostname)) {
+		/* SNI carries the name without a root's trailing dot. */
+		size_t n = strlen(hostname);
+		if (n > 1 && hostname[n - 1] == '.')
+			n--;
+		gnutls_server_name_set(s, GNUTLS_NAME_DNS, hostname, n);
+	}
 	gnutls_session_set_verify_cert(s, hostname, 0);
 	gnutls_transport_set_int(s, fd);
 	gnutls_handshake_set_timeout(s, p->handshake_timeout * 1000);
@@ -207,7 +246,9 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		break;
 	case GNUTLS_E_PUSH_ERROR:
 	case GNUTLS_E_PULL_ERROR:
-		snprintf(why, why_size, "TLS handshake failed: the TCP connection broke (%s)", gnutls_strerror(r));
+	case GNUTLS_E_PREMATURE_TERMINATION:
+		snprintf(why, why_size, "TLS handshake failed: the peer closed or reset the TCP connection (%s)",
+			 gnutls_strerror(r));
 		r = -ECONNRESET;
 		break;
 	case GNUTLS_E_FATAL_ALERT_RECEIVED:
@@ -255,15 +296,8 @@ void tls_client_describe(gnutls_session_t s, struct ssa_msg *m)
 {
 	const gnutls_datum_t *certs;
 	unsigned n = 0;
-	int v;
+	int v = tls_version_of(s);
 
-	switch (gnutls_protocol_get_version(s)) {
-	case GNUTLS_TLS1_0: v = TLS_1_0; break;
-	case GNUTLS_TLS1_1: v = TLS_1_1; break;
-	case GNUTLS_TLS1_2: v = TLS_1_2; break;
-	case GNUTLS_TLS1_3: v = TLS_1_3; break;
-	default: v = -1;
-	}
 	if (v >= 0)
 		ssa_msg_put_u32(m, SSA_TAG_VERSION, (uint32_t)v);
 	ssa_msg_put_str(m, SSA_TAG_CIPHER, tls_client_cipher_name(s));

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "in_tls.h"
@@ -121,18 +122,49 @@ struct connect_request {
 	socklen_t addr_len;
 };
 
+/* Copy `len` bytes from the caller's `src` without faulting: false if any
+ * of them lies outside the address space (process_vm_readv(2) on
+ * ourselves reports EFAULT instead of raising SIGSEGV). */
+static bool copy_from_caller(void *dst, const void *src, size_t len)
+{
+	struct iovec local = { .iov_base = dst, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)src, .iov_len = len };
+
+	return src && process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)len;
+}
+
+/* True for a peer no TCP connection can have: IPv4 multicast or the
+ * all-ones broadcast address, IPv6 multicast (connect(2) of seed 002:
+ * EINVAL). */
+static bool multicast_or_broadcast(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET) {
+		uint32_t ip = ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr);
+		return IN_MULTICAST(ip) || ip == INADDR_BROADCAST;
+	}
+	return IN6_IS_ADDR_MULTICAST(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
 /* Check connect()'s address against the socket (connect(2), SPEC §3) and
  * fill *req: 0 or an errno. */
-static int parse_address(struct tls_socket *s, const struct sockaddr *addr, socklen_t len,
+static int parse_address(struct tls_socket *s, const struct sockaddr *caller_addr, socklen_t len,
 			 struct connect_request *req)
 {
+	union {
+		struct sockaddr_storage ss;
+		struct sockaddr_host sh;
+	} copy;
+	const struct sockaddr *addr = (const struct sockaddr *)&copy;
 	sa_family_t family;
 
-	if (!addr)
-		return EFAULT;
 	if (len < sizeof(sa_family_t))
-		return EINVAL;
+		return caller_addr ? EINVAL : EFAULT;
+	if (!copy_from_caller(&copy, caller_addr, len < sizeof copy ? len : sizeof copy))
+		return EFAULT;
 	memcpy(&family, addr, sizeof family);
+	/* As the kernel does for any socket address (move_addr_to_kernel). */
+	if (len > (family == AF_HOSTNAME ? sizeof copy.sh : sizeof copy.ss))
+		return EINVAL;
 	switch (family) {
 	case AF_INET:
 		if (s->domain == AF_INET6)
@@ -166,6 +198,10 @@ static int parse_address(struct tls_socket *s, const struct sockaddr *addr, sock
 	}
 	default:
 		return EAFNOSUPPORT;
+	}
+	if (!req->resolve[0] && multicast_or_broadcast(&req->addr)) {
+		tls_socket_set_error(s, "a TLS peer cannot be a multicast or broadcast address");
+		return EINVAL;
 	}
 	req->hostname = s->hostname[0] ? s->hostname : req->resolve;
 	if (!req->hostname[0]) {
@@ -472,7 +508,11 @@ static int tls_connect(int fd, struct tls_socket *s, const struct sockaddr *addr
 	int r, listening = 0;
 	socklen_t optlen = sizeof listening;
 
-	if (addr && len >= sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+	sa_family_t family = AF_MAX;
+
+	if (len >= sizeof family && !copy_from_caller(&family, addr, sizeof family))
+		return EFAULT;
+	if (family == AF_UNSPEC) {
 		/* Dissolve the association, as on a TCP socket (SPEC §3). */
 		if (s->ctl >= 0) {
 			REAL(close)(s->ctl);

@@ -113,9 +113,14 @@ struct tls_socket *tls_socket_get(int fd)
 	pthread_mutex_unlock(&table_lock);
 	if (s && s->ino != inode_of(fd)) {
 		/* Closed by a path the shim does not see (close_range, a raw
-		 * syscall) and the number reused: not ours any more. */
+		 * syscall) and the number reused: not ours any more.  Drop
+		 * this record only, not one another thread just added. */
+		struct tls_socket *expected = s;
+		pthread_mutex_lock(&table_lock);
+		if (atomic_compare_exchange_strong(slot, &expected, NULL))
+			tls_socket_put(s); /* the table's reference */
+		pthread_mutex_unlock(&table_lock);
 		tls_socket_put(s);
-		tls_socket_forget(fd);
 		return NULL;
 	}
 	return s;

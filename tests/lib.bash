@@ -156,6 +156,9 @@ ssa_teardown_file() {
 # only the test root CA; extra "key = value" lines go into [defaults] too.
 # If the source tree ships etc/ssa.ini (every key commented), it is copied
 # first, so that the shipped file is parsed by every test run as well.
+# The same policy as tests/run-tests writes for units mode (keep the two in
+# step): handshake-timeout = 3 (a stalled handshake gives ETIMEDOUT
+# quickly), and [host denied.localhost] with allow = no (EACCES).
 write_policy() {
     local dir=$1; shift
     mkdir -p "$dir"
@@ -167,7 +170,11 @@ write_policy() {
         echo "# written by tests/lib.bash"
         echo "[defaults]"
         echo "trust-store = $PKI/ca.pem"
+        echo "handshake-timeout = 3"
         printf '%s\n' "$@"
+        echo
+        echo "[host denied.localhost]"
+        echo "allow = no"
     } > "$dir/test.ini"
     chmod 644 "$dir"/*.ini
 }
@@ -373,6 +380,39 @@ start_truncating_server() {
         [ -n "$data" ] && SRV_CMD+=(--data "$data")
     }
     _start_listening truncating /dev/null _trunc_cmd
+}
+
+# start_test_server MODE CHAIN KEY [EXTRA-ARGS...]: tests/servers/
+# tls-test-server.py --mode MODE on 127.0.0.1 (EXTRA-ARGS: --delay S,
+# --report FILE, --host ADDR).  The server binds port 0 itself and prints
+# "PORT <n>" first; this waits (at most 10 s) for that line.  Output in
+# $D/test-MODE.out, log in $D/test-MODE.log (a second server of the same
+# mode gets test-MODE-2.*, ...).  Sets SERVER_PORT and SERVER_PID; the pid
+# is registered, so teardown kills it.
+start_test_server() {
+    local mode=$1 chain=$2 key=$3; shift 3
+    local name=test-$mode n=1
+    while [ -e "$D/$name.out" ]; do
+        n=$((n + 1)); name=test-$mode-$n
+    done
+    start_bg "$name" /dev/null "$PYTHON" -u \
+        "$SSA_TESTS_DIR/servers/tls-test-server.py" \
+        --mode "$mode" --cert "$chain" --key "$key" "$@"
+    local pid=$BG_PID line i
+    for i in $(seq 200); do
+        line=$(head -n 1 "$D/$name.out" 2>/dev/null)
+        if [[ $line =~ ^PORT\ ([0-9]+)$ ]]; then
+            SERVER_PORT=${BASH_REMATCH[1]}
+            SERVER_PID=$pid
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "could not start tls-test-server.py --mode $mode (no PORT line)" >&2
+    cat "$D/$name.log" >&2
+    kill "$pid" 2>/dev/null || true
+    return 1
 }
 
 # ---------------------------------------------------------------------------

@@ -53,8 +53,9 @@ static void reset_app(int app_fd)
 }
 
 void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, unsigned linger_s,
-	       struct relay_result *res)
+	       unsigned stall_s, struct relay_result *res)
 {
+	int64_t stall_deadline = -1; /* while the peer takes none of our data */
 	struct pending to_peer = { 0 }, to_app = { 0 };
 	bool app_eof = false;      /* the application will send no more */
 	bool bye_sent = false;     /* our close_notify is out */
@@ -62,7 +63,8 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 	bool truncated = false;    /* ... because TCP closed without close_notify */
 	bool app_gone = false;     /* the application no longer reads */
 	bool app_shut = false;     /* we passed the end of file on */
-	int64_t linger_deadline = -1; /* after the application's end of file */
+	bool app_fin = false;      /* its FIN arrived, maybe behind data not read yet */
+	int64_t linger_deadline = -1; /* after the application's FIN */
 
 	*res = (struct relay_result){ .end = "closed" };
 	set_nonblocking(net_fd);
@@ -133,8 +135,9 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 				to_peer.off = 0;
 				progress = true;
 			} else if (n == 0) {
-				app_eof = true;
-				linger_deadline = ssa_now_ms() + linger_s * 1000;
+				app_eof = app_fin = true;
+				if (linger_deadline < 0)
+					linger_deadline = ssa_now_ms() + linger_s * 1000;
 				progress = true;
 			} else if (errno == EAGAIN || errno == EINTR) {
 				want_app_read = true;
@@ -152,8 +155,13 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 				to_peer.off += (size_t)n;
 				res->bytes_to_peer += (uint64_t)n;
 				progress = true;
+				stall_deadline = -1;
+				if (linger_deadline >= 0) /* the peer still reads */
+					linger_deadline = ssa_now_ms() + linger_s * 1000;
 			} else if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
 				want_net_write = true;
+				if (stall_deadline < 0)
+					stall_deadline = ssa_now_ms() + stall_s * 1000;
 			} else {
 				/* The peer is gone: the application's writes fail
 				 * from now on, as on TCP (EPIPE). */
@@ -181,6 +189,10 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 
 		short net_events = (short)((want_net_read ? POLLIN : 0) | (want_net_write ? POLLOUT : 0));
 		short app_events = (short)((want_app_read ? POLLIN : 0) | (want_app_write ? POLLOUT : 0));
+		/* Learn of the application's FIN even while its data waits for
+		 * a peer that does not read: that starts the idle timeout. */
+		if (!app_fin)
+			app_events |= POLLRDHUP;
 		/* A descriptor we wait nothing from stays out: poll(2) would
 		 * report its POLLHUP or POLLERR at once, over and over. */
 		struct pollfd fds[2] = {
@@ -190,7 +202,8 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 		int timeout = -1;
 		if (linger_deadline >= 0 && !want_app_write) {
 			/* The application is done sending; the peer has
-			 * linger_s seconds of silence to finish. */
+			 * linger_s seconds, moving no byte either way, to
+			 * finish. */
 			int64_t left = linger_deadline - ssa_now_ms();
 			if (left <= 0) {
 				res->end = "gave up waiting for the peer's close_notify";
@@ -201,8 +214,27 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 			}
 			timeout = (int)left;
 		}
+		if (stall_deadline >= 0) {
+			/* A peer that takes none of our data for stall_s
+			 * seconds: the application may be long gone, its FIN
+			 * stuck behind the data (no shim code can tell us). */
+			int64_t left = stall_deadline - ssa_now_ms();
+			if (left <= 0) {
+				res->end = "the peer took no data for too long";
+				res->error = true;
+				reset_app(app_fd);
+				break;
+			}
+			if (timeout < 0 || left < timeout)
+				timeout = (int)left;
+		}
 		if (poll(fds, 2, timeout) < 0 && errno != EINTR)
 			break;
+		if (!app_fin && (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			app_fin = true;
+			if (linger_deadline < 0)
+				linger_deadline = ssa_now_ms() + linger_s * 1000;
+		}
 	}
 	if (!res->error && truncated)
 		res->end = "truncated: delivered as end of file (truncation = eof)";

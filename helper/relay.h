@@ -25,6 +25,9 @@ struct relay_result {
  *   application (reading) moved for `linger_s` seconds: then the
  *   application's connection is reset (ECONNRESET), never ended as if the
  *   peer had finished.
+ * - A peer that takes none of the application's data for `stall_s` seconds
+ *   ends the relay with a reset: the application may have closed long ago,
+ *   its FIN queued behind that data where the helper cannot see it.
  * - An abortive close of the application (RST) ends the relay without
  *   close_notify, so the peer cannot mistake a cut-off stream for a whole.
  * - The peer's close_notify reads as end of file in the application.
@@ -33,6 +36,6 @@ struct relay_result {
  *   unless `truncation_eof`, which makes it an end of file.
  */
 void relay_run(gnutls_session_t session, int net_fd, int app_fd, bool truncation_eof,
-	       unsigned linger_s, struct relay_result *result);
+	       unsigned linger_s, unsigned stall_s, struct relay_result *result);
 
 #endif /* SSA_RELAY_H */

@@ -42,6 +42,8 @@
  * close_notify.  Generous, as a server may take its time to answer a
  * half-closed request. */
 #define CLOSE_NOTIFY_IDLE_S 60
+/* How long a peer may take none of the application's data. */
+#define PEER_STALL_S 300
 
 /* Everything about the one connection this process serves. */
 struct connection {
@@ -260,7 +262,7 @@ static int establish(struct connection *c)
 		close(c->app_listener);
 		c->app_sock = c->app_listener = -1;
 		relay_run(c->session, c->net_fd, c->app_fd, policy.truncation_eof, CLOSE_NOTIFY_IDLE_S,
-			  &c->relay);
+			  PEER_STALL_S, &c->relay);
 		r = 0;
 	}
 	policy_set_free(set);

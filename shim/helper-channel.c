@@ -4,6 +4,7 @@
 #include "helper-channel.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,14 @@ static int spawn_standalone(const char *helper)
 	r = posix_spawn_file_actions_init(&fa);
 	if (r == 0) {
 		r = posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+		/* Not the application's terminal or pipes: the helper logs to
+		 * the journal, and must not hold a reader of ours open. */
+		if (r == 0)
+			r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+		if (r == 0)
+			r = posix_spawn_file_actions_adddup2(&fa, 0, 1);
+		if (r == 0)
+			r = posix_spawn_file_actions_adddup2(&fa, 0, 2);
 		if (r == 0)
 			r = posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 		if (r == 0)

@@ -40,6 +40,21 @@ enum ssa_connect_tag {
 	SSA_TAG_ADDRESS = 3,   /* struct sockaddr_in or sockaddr_in6 bytes */
 	SSA_TAG_PORT = 4,      /* u16, with SSA_TAG_RESOLVE */
 	SSA_TAG_EXE = 5,       /* string: the program, as the client sees it */
+	SSA_TAG_VERSION_MIN = 6, /* u32: TLS_VERSION_MIN the application set */
+	SSA_TAG_VERSION_MAX = 7, /* u32: TLS_VERSION_MAX the application set */
+	SSA_TAG_ALPN = 8,      /* string: TLS_ALPN, comma-separated protocols */
+	SSA_TAG_FILES = 9,     /* u32: enum ssa_file bits, the files passed */
+};
+
+/*
+ * Files the application opened with its own permissions and passes with
+ * the two sockets, in this order after them (SCM_RIGHTS): the helper never
+ * opens a path an application names.
+ */
+enum ssa_file {
+	SSA_FILE_TRUST = 1 << 0, /* TLS_TRUSTED_PEER_CERTIFICATES: PEM file or directory */
+	SSA_FILE_CHAIN = 1 << 1, /* TLS_CERTIFICATE_CHAIN: PEM, leaf first */
+	SSA_FILE_KEY = 1 << 2,   /* TLS_PRIVATE_KEY: PEM or DER */
 };
 
 /* Fields of SSA_MSG_RESULT. */
@@ -53,6 +68,8 @@ enum ssa_result_tag {
 	SSA_TAG_PEER_CHAIN = 22, /* string: PEM, leaf first (may repeat) */
 	SSA_TAG_PEER_ADDR = 23,  /* sockaddr of the peer */
 	SSA_TAG_LOCAL_ADDR = 24, /* sockaddr of the network-side socket */
+	SSA_TAG_ALPN_CHOSEN = 25, /* string: the protocol ALPN settled on */
+	SSA_TAG_VERSION_RANGE = 26, /* u32: effective min << 8 | max */
 };
 
 /* Longest string field of any message (a PEM certificate fits; a chain is

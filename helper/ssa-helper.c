@@ -61,6 +61,11 @@ struct connection {
 	uint16_t port;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
+	int version_min, version_max; /* TLS_VERSION_MIN/MAX the application set, or -1 */
+	char alpn[256];              /* TLS_ALPN, or "" */
+	uint32_t files;              /* enum ssa_file: which files follow the sockets */
+	int file_fd[3];              /* trust, chain, key; -1 if not passed */
+	int eff_min, eff_max;        /* versions after policy and application */
 	char exe[PATH_MAX];          /* the program: verified, or as claimed */
 	bool exe_verified;           /* read from /proc/PID/exe of SO_PEERCRED's pid */
 	/* The outcome. */
@@ -123,6 +128,23 @@ static int read_request(struct connection *c)
 		case SSA_TAG_EXE:
 			r = ssa_field_str(&f, c->exe, sizeof c->exe);
 			break;
+		case SSA_TAG_VERSION_MIN:
+		case SSA_TAG_VERSION_MAX: {
+			uint32_t v;
+			r = ssa_field_u32(&f, &v);
+			if (r == 0 && v > TLS_1_3)
+				r = -EPROTO;
+			*(f.tag == SSA_TAG_VERSION_MIN ? &c->version_min : &c->version_max) = (int)v;
+			break;
+		}
+		case SSA_TAG_ALPN:
+			r = ssa_field_str(&f, c->alpn, sizeof c->alpn);
+			break;
+		case SSA_TAG_FILES:
+			r = ssa_field_u32(&f, &c->files);
+			if (r == 0 && (c->files & ~(uint32_t)(SSA_FILE_TRUST | SSA_FILE_CHAIN | SSA_FILE_KEY)))
+				r = -EPROTO;
+			break;
 		default:
 			r = -EPROTO;
 		}
@@ -165,13 +187,20 @@ static void verify_exe(struct connection *c)
  * after its request: 0 or -ECANCELED (reason set). */
 static int receive_app_sockets(struct connection *c)
 {
-	int fds[2];
-	int r = ssa_recv_fds(c->ctl_fd, fds, 2, ssa_now_ms() + REQUEST_TIMEOUT_MS);
+	int fds[2 + 3];
+	size_t n = 2, k = 2;
+	int r;
 
-	if (r == 0 && (r = app_socket_check(fds[0], fds[1])) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-	}
+	for (int i = 0; i < 3; i++)
+		n += (c->files >> i) & 1;
+	r = ssa_recv_fds(c->ctl_fd, fds, n, ssa_now_ms() + REQUEST_TIMEOUT_MS);
+	if (r == 0 && (r = app_socket_check(fds[0], fds[1])) < 0)
+		for (size_t i = 0; i < n; i++)
+			close(fds[i]);
+	if (r == 0)
+		for (int i = 0; i < 3; i++)
+			if (c->files & (1u << i))
+				c->file_fd[i] = fds[k++];
 	if (r < 0) {
 		snprintf(c->reason, sizeof c->reason, "bad request from the client: no listening sockets passed (%s)",
 			 strerror(-r));
@@ -195,7 +224,11 @@ static void send_result(struct connection *c)
 	if (c->err) {
 		ssa_msg_put_str(&m, SSA_TAG_REASON, c->reason);
 	} else {
+		char alpn[256];
 		tls_client_describe(c->session, &m);
+		if (*tls_client_alpn(c->session, alpn, sizeof alpn))
+			ssa_msg_put_str(&m, SSA_TAG_ALPN_CHOSEN, alpn);
+		ssa_msg_put_u32(&m, SSA_TAG_VERSION_RANGE, (uint32_t)(c->eff_min << 8 | c->eff_max));
 		ssa_msg_put(&m, SSA_TAG_PEER_ADDR, &c->peer, c->peer_len);
 		if (c->local_len)
 			ssa_msg_put(&m, SSA_TAG_LOCAL_ADDR, &c->local, c->local_len);
@@ -212,14 +245,118 @@ static void send_result(struct connection *c)
 	ssa_send_all(c->ctl_fd, buf, len, ssa_now_ms() + REQUEST_TIMEOUT_MS);
 }
 
+/* Read all of passed file `fd` (at most `max` bytes) into a new buffer:
+ * 0 or -errno. */
+static int read_file_fd(int fd, size_t max, gnutls_datum_t *out)
+{
+	size_t cap = 65536, len = 0;
+	unsigned char *buf = malloc(cap);
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	while ((n = read(fd, buf + len, cap - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(buf);
+			return -errno;
+		}
+		len += (size_t)n;
+		if (len == cap) {
+			unsigned char *bigger = cap * 2 > max ? NULL : realloc(buf, cap * 2);
+			if (!bigger) {
+				free(buf);
+				return -EFBIG;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+	}
+	out->data = buf;
+	out->size = (unsigned)len;
+	return 0;
+}
+
+static const char *version_name(int v)
+{
+	static const char *const names[] = { "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3" };
+
+	return v >= 0 && v <= 3 ? names[v] : "?";
+}
+
+/*
+ * Apply what the application set on its socket to the policy, which it may
+ * tighten but never loosen (SPEC §2): 0, or -EPERM / -EINVAL with the reason.
+ * Fills the handshake request (file contents are owned by the caller).
+ */
+static int apply_app_options(struct connection *c, struct policy *p, struct tls_client_request *req)
+{
+	int r;
+
+	if (c->version_min >= 0) {
+		if (c->version_min < p->min_version) {
+			snprintf(c->reason, sizeof c->reason,
+				 "TLS_VERSION_MIN %s is below the policy's min-version %s (%s)",
+				 version_name(c->version_min), version_name(p->min_version), c->applied);
+			return -EPERM;
+		}
+		p->min_version = c->version_min;
+	}
+	if (c->version_max >= 0) {
+		if (c->version_max > p->max_version) {
+			snprintf(c->reason, sizeof c->reason,
+				 "TLS_VERSION_MAX %s is above the policy's max-version %s (%s)",
+				 version_name(c->version_max), version_name(p->max_version), c->applied);
+			return -EPERM;
+		}
+		p->max_version = c->version_max;
+	}
+	if (p->min_version > p->max_version) {
+		snprintf(c->reason, sizeof c->reason, "no TLS version is left between %s and %s",
+			 version_name(p->min_version), version_name(p->max_version));
+		return -EINVAL;
+	}
+	c->eff_min = p->min_version;
+	c->eff_max = p->max_version;
+	req->alpn = c->alpn[0] ? c->alpn : NULL;
+	if (c->file_fd[0] >= 0) {
+		if (p->app_trust_store == POLICY_APP_TRUST_DENY) {
+			snprintf(c->reason, sizeof c->reason,
+				 "TLS_TRUSTED_PEER_CERTIFICATES refused: app-trust-store = deny (%s)", c->applied);
+			return -EPERM;
+		}
+		r = read_file_fd(c->file_fd[0], 4 << 20, &req->trust[0]);
+		if (r < 0) {
+			snprintf(c->reason, sizeof c->reason, "TLS_TRUSTED_PEER_CERTIFICATES: %s", strerror(-r));
+			return -EINVAL;
+		}
+		req->n_trust = 1;
+		req->replace_trust = p->app_trust_store == POLICY_APP_TRUST_REPLACE;
+	}
+	if (c->file_fd[1] >= 0 && c->file_fd[2] >= 0) {
+		r = read_file_fd(c->file_fd[1], 1 << 20, &req->chain);
+		if (r == 0)
+			r = read_file_fd(c->file_fd[2], 1 << 20, &req->key);
+		if (r < 0) {
+			snprintf(c->reason, sizeof c->reason, "TLS_CERTIFICATE_CHAIN / TLS_PRIVATE_KEY: %s", strerror(-r));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* Connect, handshake and validate: 0, or -errno with c->reason set. */
 static int establish(struct connection *c)
 {
 	struct policy_set *set = NULL;
 	struct policy policy;
+	struct tls_client_request request = { 0 };
+	gnutls_datum_t trust = { 0 };
 	char *error = NULL;
 	int r;
 
+	request.trust = &trust;
 	r = policy_set_load(policy_dir(), &set, &error);
 	if (r < 0) {
 		snprintf(c->reason, sizeof c->reason, "the SSA policy is broken, refusing every connection: %s",
@@ -234,6 +371,8 @@ static int establish(struct connection *c)
 	} else if (policy.min_version > policy.max_version) {
 		snprintf(c->reason, sizeof c->reason, "policy: min-version is above max-version (%s)", c->applied);
 		r = -ECANCELED;
+	} else if ((r = apply_app_options(c, &policy, &request)) < 0) {
+		/* c->reason says which option */
 	} else {
 		r = peer_connect(c->resolve[0] ? c->resolve : NULL, c->port, (struct sockaddr *)&c->addr,
 				 c->addr_len, policy.connect_timeout * 1000, &c->peer, &c->peer_len, c->reason,
@@ -243,8 +382,8 @@ static int establish(struct connection *c)
 			c->local_len = sizeof c->local;
 			if (getsockname(c->net_fd, (struct sockaddr *)&c->local, &c->local_len) < 0)
 				c->local_len = 0;
-			r = tls_client_handshake(c->net_fd, c->hostname, &policy, &c->session, c->reason,
-						 sizeof c->reason);
+			r = tls_client_handshake(c->net_fd, c->hostname, &policy, &request, &c->session,
+						 c->reason, sizeof c->reason);
 		}
 	}
 	if (r == 0) {
@@ -266,6 +405,12 @@ static int establish(struct connection *c)
 		r = 0;
 	}
 	policy_set_free(set);
+	free(trust.data);
+	free(request.chain.data);
+	if (request.key.data) {
+		explicit_bzero(request.key.data, request.key.size);
+		free(request.key.data);
+	}
 	return r;
 }
 
@@ -336,7 +481,8 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct connection c = { .ctl_fd = -1, .net_fd = -1, .app_fd = -1, .app_sock = -1, .app_listener = -1 };
+	struct connection c = { .ctl_fd = -1, .net_fd = -1, .app_fd = -1, .app_sock = -1, .app_listener = -1,
+				.version_min = -1, .version_max = -1, .file_fd = { -1, -1, -1 } };
 	socklen_t len = sizeof c.cred;
 	bool standalone = false;
 	int opt, r;
@@ -404,6 +550,9 @@ int main(int argc, char **argv)
 		close(c.app_sock);
 	if (c.app_listener >= 0)
 		close(c.app_listener);
+	for (int i = 0; i < 3; i++)
+		if (c.file_fd[i] >= 0)
+			close(c.file_fd[i]);
 	log_connection(&c);
 	tls_client_free(c.session);
 	if (c.app_fd >= 0)

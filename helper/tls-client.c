@@ -187,8 +187,65 @@ static int check_policy_extras(gnutls_session_t s, const struct policy *p, char 
 	return -EPROTO;
 }
 
+/* Trust anchors and client certificate the application passed. */
+static int apply_request(gnutls_certificate_credentials_t cred, const struct tls_client_request *req,
+			 char *why, size_t why_size)
+{
+	int r;
+
+	for (size_t i = 0; i < req->n_trust; i++) {
+		r = gnutls_certificate_set_x509_trust_mem(cred, &req->trust[i], GNUTLS_X509_FMT_PEM);
+		if (r < 0) {
+			snprintf(why, why_size, "TLS_TRUSTED_PEER_CERTIFICATES: %s", gnutls_strerror(r));
+			return -EINVAL;
+		}
+	}
+	if (!req->chain.size)
+		return 0;
+	r = gnutls_certificate_set_x509_key_mem2(cred, &req->chain, &req->key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (r < 0)
+		r = gnutls_certificate_set_x509_key_mem2(cred, &req->chain, &req->key, GNUTLS_X509_FMT_DER, NULL, 0);
+	if (r < 0) {
+		snprintf(why, why_size, "TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY cannot be used: %s",
+			 gnutls_strerror(r));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Offer the application's ALPN list (RFC 7301). */
+static int set_alpn(gnutls_session_t s, const char *list)
+{
+	gnutls_datum_t protos[32];
+	unsigned n = 0;
+	const char *p = list;
+
+	while (*p && n < 32) {
+		size_t len = strcspn(p, ",");
+		protos[n].data = (unsigned char *)p;
+		protos[n++].size = (unsigned)len;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return gnutls_alpn_set_protocols(s, protos, n, 0);
+}
+
+const char *tls_client_alpn(gnutls_session_t s, char *buf, size_t size)
+{
+	gnutls_datum_t chosen = { 0 };
+
+	buf[0] = '\0';
+	if (gnutls_alpn_get_selected_protocol(s, &chosen) == 0 && chosen.size < size) {
+		memcpy(buf, chosen.data, chosen.size);
+		buf[chosen.size] = '\0';
+	}
+	return buf;
+}
+
 int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
-			 gnutls_session_t *session, char *why, size_t why_size)
+			 const struct tls_client_request *req, gnutls_session_t *session, char *why,
+			 size_t why_size)
 {
 	gnutls_certificate_credentials_t cred = NULL;
 	gnutls_session_t s = NULL;
@@ -196,7 +253,9 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 
 	if (gnutls_certificate_allocate_credentials(&cred) < 0)
 		return -ENOMEM;
-	r = load_trust(cred, p->trust_store, why, why_size);
+	r = req->replace_trust ? 0 : load_trust(cred, p->trust_store, why, why_size);
+	if (r == 0)
+		r = apply_request(cred, req, why, why_size);
 	if (r < 0)
 		goto fail;
 	if (gnutls_init(&s, GNUTLS_CLIENT) < 0) {
@@ -220,6 +279,11 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		gnutls_server_name_set(s, GNUTLS_NAME_DNS, hostname, n);
 	}
 	gnutls_session_set_verify_cert(s, hostname, 0);
+	if (req->alpn && set_alpn(s, req->alpn) < 0) {
+		snprintf(why, why_size, "TLS_ALPN: GnuTLS refused the protocol list");
+		r = -EINVAL;
+		goto fail;
+	}
 	gnutls_transport_set_int(s, fd);
 	gnutls_handshake_set_timeout(s, p->handshake_timeout * 1000);
 

@@ -4,10 +4,21 @@
 #define SSA_TLS_CLIENT_H
 
 #include <gnutls/gnutls.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "policy.h"
 #include "ssa-wire.h"
+
+/* What the application asked for on top of the policy (SPEC §2), already
+ * checked against it by the caller.  Buffers are the caller's. */
+struct tls_client_request {
+	const char *alpn;               /* comma-separated, or NULL */
+	gnutls_datum_t *trust;          /* PEM blobs of extra trust anchors */
+	size_t n_trust;
+	bool replace_trust;             /* use only those (app-trust-store = replace) */
+	gnutls_datum_t chain, key;      /* client certificate, or empty */
+};
 
 /*
  * Do the TLS handshake as a client on connected socket `fd` and validate the
@@ -20,10 +31,12 @@
  * or -EPROTO (handshake failed or peer rejected), -ETIMEDOUT, -ECONNRESET
  * (the TCP connection broke), -ECANCELED (the policy cannot be applied:
  * bad priority string, unreadable trust store) or -ENOMEM, with the reason
- * in why[0..why_size).  fd stays the caller's either way.
+ * in why[0..why_size); -EINVAL when the application's certificate and key
+ * cannot be used.  fd stays the caller's either way.
  */
 int tls_client_handshake(int fd, const char *hostname, const struct policy *policy,
-			 gnutls_session_t *session, char *why, size_t why_size);
+			 const struct tls_client_request *request, gnutls_session_t *session, char *why,
+			 size_t why_size);
 
 /* Release a session from tls_client_handshake() (not its socket). */
 void tls_client_free(gnutls_session_t session);
@@ -32,6 +45,9 @@ void tls_client_free(gnutls_session_t session);
  * TLS_CHOSEN_CIPHER, TLS_PEER_IDENTITY, TLS_PEER_CERTIFICATE_CHAIN) to a
  * result message. */
 void tls_client_describe(gnutls_session_t session, struct ssa_msg *m);
+
+/* The protocol ALPN settled on, or "" (points into the session). */
+const char *tls_client_alpn(gnutls_session_t session, char *buf, size_t size);
 
 /* The negotiated version as "TLS1.3" and suite name, for the journal. */
 const char *tls_client_version_name(gnutls_session_t session);

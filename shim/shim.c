@@ -27,7 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -220,8 +223,19 @@ static void program_path(char *buf, size_t size)
 	buf[n > 0 ? n : 0] = '\0';
 }
 
+/* Which of the application's files go with the request (enum ssa_file). */
+static uint32_t files_mask(const struct tls_socket *s)
+{
+	uint32_t mask = 0;
+
+	for (int i = 0; i < 3; i++)
+		if (s->file_fd[i] >= 0)
+			mask |= 1u << i;
+	return mask;
+}
+
 /* Send the connect request on the control socket: 0 or -errno. */
-static int send_request(int ctl, const struct connect_request *req)
+static int send_request(int ctl, const struct connect_request *req, const struct tls_socket *s)
 {
 	uint8_t buf[8192];
 	char exe[4096];
@@ -239,6 +253,13 @@ static int send_request(int ctl, const struct connect_request *req)
 	}
 	if (exe[0])
 		ssa_msg_put_str(&m, SSA_TAG_EXE, exe);
+	if (s->version_min >= 0)
+		ssa_msg_put_u32(&m, SSA_TAG_VERSION_MIN, (uint32_t)s->version_min);
+	if (s->version_max >= 0)
+		ssa_msg_put_u32(&m, SSA_TAG_VERSION_MAX, (uint32_t)s->version_max);
+	if (s->alpn[0])
+		ssa_msg_put_str(&m, SSA_TAG_ALPN, s->alpn);
+	ssa_msg_put_u32(&m, SSA_TAG_FILES, files_mask(s));
 	len = ssa_msg_finish(&m);
 	if (len == 0)
 		return -ENOBUFS;
@@ -339,6 +360,14 @@ static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
 		case SSA_TAG_LOCAL_ADDR:
 			r = field_sockaddr(&f, &s->local_addr, &s->local_addr_len);
 			break;
+		case SSA_TAG_ALPN_CHOSEN:
+			r = ssa_field_str(&f, s->alpn_chosen, sizeof s->alpn_chosen);
+			break;
+		case SSA_TAG_VERSION_RANGE:
+			r = ssa_field_u32(&f, &u32);
+			s->range_min = (int)(u32 >> 8 & 0xff);
+			s->range_max = (int)(u32 & 0xff);
+			break;
 		default:
 			r = -EPROTO;
 		}
@@ -422,9 +451,15 @@ static int start_attempt(int fd, struct tls_socket *s, const struct connect_requ
 		dissolve(fd);
 		return -ctl;
 	}
-	r = send_request(ctl, req);
-	if (r == 0)
-		r = ssa_send_fds(ctl, (int[]){ fd, listener }, 2);
+	r = send_request(ctl, req, s);
+	if (r == 0) {
+		int fds[2 + 3] = { fd, listener };
+		size_t n = 2;
+		for (int i = 0; i < 3; i++)
+			if (s->file_fd[i] >= 0)
+				fds[n++] = s->file_fd[i];
+		r = ssa_send_fds(ctl, fds, n);
+	}
 	REAL(close)(listener);
 	if (r < 0) {
 		REAL(close)(ctl);
@@ -539,6 +574,10 @@ static int tls_connect(int fd, struct tls_socket *s, const struct sockaddr *addr
 	r = parse_address(s, addr, len, &req);
 	if (r != 0)
 		return r;
+	if ((s->file_fd[1] >= 0) != (s->file_fd[2] >= 0)) {
+		tls_socket_set_error(s, "TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY go together: one is not set");
+		return EINVAL;
+	}
 	s->error[0] = '\0';
 	r = start_attempt(fd, s, &req);
 	if (r != 0) {
@@ -628,6 +667,30 @@ static int tls_getsockopt(struct tls_socket *s, int name, void *optval, socklen_
 		memcpy(optval, &s->id, sizeof s->id);
 		*optlen = sizeof s->id;
 		return 0;
+	case TLS_VERSION_MIN:
+	case TLS_VERSION_MAX: {
+		int set = name == TLS_VERSION_MIN ? s->version_min : s->version_max;
+		int effective = name == TLS_VERSION_MIN ? s->range_min : s->range_max;
+		if (connected && effective >= 0)
+			return get_int(effective, optval, optlen);
+		if (set >= 0)
+			return get_int(set, optval, optlen);
+		tls_socket_set_error(s, "the policy decides the versions at connect()");
+		return ENOTCONN;
+	}
+	case TLS_ALPN:
+		return connected ? get_string(s->alpn_chosen, optval, optlen) : ENOTCONN;
+	case TLS_SNI:
+	case TLS_REQUEST_PEER_AUTH:
+		tls_socket_set_error(s, "socket option %d belongs to the server side", name);
+		return EOPNOTSUPP;
+	case TLS_TRUSTED_PEER_CERTIFICATES:
+	case TLS_CERTIFICATE_CHAIN:
+	case TLS_PRIVATE_KEY:
+	case TLS_DISABLE_CIPHER:
+	case TLS_ENABLE_CIPHER:
+		tls_socket_set_error(s, "socket option %d can only be set", name);
+		return EOPNOTSUPP;
 	default:
 		tls_socket_set_error(s, "socket option %d is not supported by this version of the SSA", name);
 		return ENOPROTOOPT;
@@ -704,6 +767,197 @@ static int set_hostname(struct tls_socket *s, const void *optval, socklen_t optl
 	return 0;
 }
 
+/* An int option value: 0 and *v, or EINVAL / EFAULT. */
+static int int_value(const void *optval, socklen_t optlen, int *v)
+{
+	if (optlen < sizeof(int))
+		return EINVAL;
+	return copy_from_caller(v, optval, sizeof *v) ? 0 : EFAULT;
+}
+
+/* A string option value (NUL-terminated within optlen, or exactly optlen
+ * bytes) into dst[0..size): 0, EINVAL (empty or too long) or EFAULT. */
+static int string_value(const void *optval, socklen_t optlen, char *dst, size_t size)
+{
+	size_t n;
+
+	if (optlen == 0 || optlen > 4096)
+		return EINVAL;
+	char buf[4097];
+	if (!copy_from_caller(buf, optval, optlen))
+		return EFAULT;
+	buf[optlen] = '\0';
+	n = strlen(buf);
+	if (n == 0 || n >= size)
+		return EINVAL;
+	memcpy(dst, buf, n + 1);
+	return 0;
+}
+
+/* TLS_ALPN: "proto1,proto2", each 1..255 bytes of printable ASCII
+ * (RFC 7301 §3.1). */
+static bool valid_alpn(const char *list)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		if (n == 0 || n > 255)
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if (p[i] <= ' ' || p[i] > '~')
+				return false;
+		p += n;
+		if (*p == ',' && !*++p)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A trust directory, read with the application's permissions: the regular
+ * files in it, concatenated into one memfd (at most 4 MiB), so that the
+ * helper gets contents and never opens a file itself.  Takes `fd`; returns
+ * it unchanged if it is not a directory, the memfd, or -errno.
+ */
+static int directory_as_file(int fd)
+{
+	struct stat st;
+	struct dirent *d;
+	size_t total = 0;
+	char buf[65536];
+	DIR *dir;
+	int out;
+
+	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))
+		return fd;
+	out = memfd_create("ssa-trust", MFD_CLOEXEC);
+	dir = out >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		int e = errno;
+		if (out >= 0)
+			REAL(close)(out);
+		REAL(close)(fd);
+		return -e;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		int f = openat(dirfd(dir), d->d_name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		ssize_t n;
+		if (f < 0)
+			continue;
+		if (fstat(f, &st) == 0 && S_ISREG(st.st_mode))
+			while ((n = read(f, buf, sizeof buf)) > 0 && total < (4u << 20)) {
+				if (write(out, buf, (size_t)n) != n)
+					break;
+				total += (size_t)n;
+			}
+		REAL(close)(f);
+	}
+	closedir(dir);
+	lseek(out, 0, SEEK_SET);
+	return out;
+}
+
+/* TLS_TRUSTED_PEER_CERTIFICATES, TLS_CERTIFICATE_CHAIN, TLS_PRIVATE_KEY: the
+ * application opens the file itself, with its own permissions and relative
+ * to its current directory; the helper gets the descriptor at connect(). */
+static int set_file(struct tls_socket *s, int slot, const void *optval, socklen_t optlen)
+{
+	char path[4096];
+	int e = string_value(optval, optlen, path, sizeof path), fd;
+
+	if (e)
+		return e;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		e = errno;
+		tls_socket_set_error(s, "cannot open %s: %s", path, strerror(e));
+		return e;
+	}
+	if (slot == 0 && (fd = directory_as_file(fd)) < 0) {
+		tls_socket_set_error(s, "cannot read the directory %s: %s", path, strerror(-fd));
+		return -fd;
+	}
+	if (s->file_fd[slot] >= 0)
+		REAL(close)(s->file_fd[slot]);
+	s->file_fd[slot] = fd;
+	return 0;
+}
+
+/* setsockopt(IPPROTO_TLS, ...) on a TLS socket (caller holds s->lock):
+ * syntax and phase here; the policy's word (tighten only, EPERM) comes
+ * from the helper at connect(). */
+static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, socklen_t optlen)
+{
+	int v, e;
+
+	switch (name) {
+	case TLS_HOSTNAME:
+	case TLS_VERSION_MIN:
+	case TLS_VERSION_MAX:
+	case TLS_ALPN:
+	case TLS_TRUSTED_PEER_CERTIFICATES:
+	case TLS_CERTIFICATE_CHAIN:
+	case TLS_PRIVATE_KEY:
+		if (s->state != TLS_SOCKET_IDLE) {
+			tls_socket_set_error(s, "socket option %d can only be set before connect()", name);
+			return EOPNOTSUPP;
+		}
+		break;
+	case TLS_SNI:
+	case TLS_REQUEST_PEER_AUTH:
+		tls_socket_set_error(s, "socket option %d belongs to the server side", name);
+		return EOPNOTSUPP;
+	case TLS_ERROR:
+	case TLS_PEER_IDENTITY:
+	case TLS_PEER_CERTIFICATE_CHAIN:
+	case TLS_ID:
+	case TLS_TRUSTED_CIPHERS:
+	case TLS_CHOSEN_CIPHER:
+	case TLS_RESUMED_SESSION:
+	case TLS_CHOSEN_VERSION:
+		tls_socket_set_error(s, "socket option %d can only be read", name);
+		return EOPNOTSUPP;
+	default:
+		tls_socket_set_error(s, "socket option %d is not supported by this version of the SSA", name);
+		return ENOPROTOOPT;
+	}
+	switch (name) {
+	case TLS_HOSTNAME:
+		return set_hostname(s, optval, optlen);
+	case TLS_VERSION_MIN:
+	case TLS_VERSION_MAX:
+		if ((e = int_value(optval, optlen, &v)) != 0)
+			return e;
+		if (v < TLS_1_0 || v > TLS_1_3) {
+			tls_socket_set_error(s, "TLS versions are TLS_1_0 (0) to TLS_1_3 (3), not %d", v);
+			return EINVAL;
+		}
+		if ((name == TLS_VERSION_MIN && s->version_max >= 0 && v > s->version_max) ||
+		    (name == TLS_VERSION_MAX && s->version_min >= 0 && v < s->version_min)) {
+			tls_socket_set_error(s, "TLS_VERSION_MIN would be above TLS_VERSION_MAX");
+			return EINVAL;
+		}
+		*(name == TLS_VERSION_MIN ? &s->version_min : &s->version_max) = v;
+		return 0;
+	case TLS_ALPN: {
+		char list[sizeof s->alpn];
+		if ((e = string_value(optval, optlen, list, sizeof list)) != 0 || !valid_alpn(list)) {
+			tls_socket_set_error(s, "TLS_ALPN is a comma-separated list of protocol names");
+			return e == EFAULT ? EFAULT : EINVAL;
+		}
+		memcpy(s->alpn, list, sizeof list);
+		return 0;
+	}
+	case TLS_TRUSTED_PEER_CERTIFICATES:
+		return set_file(s, 0, optval, optlen);
+	case TLS_CERTIFICATE_CHAIN:
+		return set_file(s, 1, optval, optlen);
+	default: /* TLS_PRIVATE_KEY */
+		return set_file(s, 2, optval, optlen);
+	}
+}
+
 SSA_EXPORT int setsockopt(int fd, int level, int name, const void *optval, socklen_t optlen)
 {
 	struct tls_socket *s = tls_socket_get(fd);
@@ -716,12 +970,7 @@ SSA_EXPORT int setsockopt(int fd, int level, int name, const void *optval, sockl
 		return REAL(setsockopt)(fd, level, name, optval, optlen);
 	}
 	pthread_mutex_lock(&s->lock);
-	if (name == TLS_HOSTNAME) {
-		e = set_hostname(s, optval, optlen);
-	} else {
-		tls_socket_set_error(s, "socket option %d is not supported by this version of the SSA", name);
-		e = ENOPROTOOPT;
-	}
+	e = tls_setsockopt(s, name, optval, optlen);
 	pthread_mutex_unlock(&s->lock);
 	tls_socket_put(s);
 	return e ? fail(e) : 0;

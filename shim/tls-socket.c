@@ -55,6 +55,9 @@ static void tls_socket_free(struct tls_socket *s)
 {
 	if (s->ctl >= 0)
 		close(s->ctl); /* the helper gives up the attempt */
+	for (int i = 0; i < 3; i++)
+		if (s->file_fd[i] >= 0)
+			close(s->file_fd[i]);
 	pthread_mutex_destroy(&s->lock);
 	free(s->peer_identity);
 	free(s->peer_chain);
@@ -81,6 +84,8 @@ int tls_socket_add(int fd, int domain)
 	s->ino = inode_of(fd);
 	s->version = -1;
 	s->ctl = -1;
+	s->version_min = s->version_max = s->range_min = s->range_max = -1;
+	s->file_fd[0] = s->file_fd[1] = s->file_fd[2] = -1;
 
 	pthread_mutex_lock(&table_lock);
 	slot = slot_of(fd, 1);

@@ -41,7 +41,14 @@ struct tls_socket {
 	int pending_error;        /* errno of an attempt that ended unseen, for SO_ERROR */
 	char hostname[SSA_HOSTNAME_MAX]; /* TLS_HOSTNAME, "" if unset */
 	char error[TLS_ERROR_MAX];       /* TLS_ERROR, "" if none */
+	/* What the application asked for (SPEC §2); the helper checks it
+	 * against the policy, which it may only tighten. */
+	int version_min, version_max;     /* TLS_1_x, or -1: the policy's */
+	char alpn[256];                   /* TLS_ALPN list, "" if unset */
+	int file_fd[3];                   /* SSA_FILE_TRUST, _CHAIN, _KEY order; -1 if unset */
 	/* What the helper reported on success. */
+	char alpn_chosen[256];
+	int range_min, range_max;         /* effective versions, -1 before connect */
 	uint64_t id;
 	int version;              /* TLS_1_x, -1 before connect */
 	char cipher[64];

@@ -5,11 +5,15 @@
  * stdin to it (shutdown(SHUT_WR) at end of file) and it to stdout until end
  * of file.
  *
- *   ssa-pipe [-4|-6|-H] [-n TLS_HOSTNAME] [-i] HOST PORT
+ *   ssa-pipe [-4|-6|-H] [-n TLS_HOSTNAME] [-i] [-m MIN] [-M MAX] [-a ALPN]
+ *            [-t TRUST] [-c CHAIN -k KEY] HOST PORT
  *
  * -4 (default) HOST is an IPv4 literal; -6 an IPv6 literal; -H a name the
  * helper resolves (AF_HOSTNAME).  -n sets TLS_HOSTNAME (default: HOST, not set
  * with -H).  -i prints the negotiated parameters to stderr after connect.
+ * -m/-M set TLS_VERSION_MIN/MAX (0..3), -a TLS_ALPN, -t
+ * TLS_TRUSTED_PEER_CERTIFICATES, -c/-k TLS_CERTIFICATE_CHAIN and
+ * TLS_PRIVATE_KEY; a refused option prints "ssa-pipe: setsockopt(NAME): ...".
  * Exit: 0 done; 1 usage; 2 connect failed; 3 read or write failed.  Errors
  * print "ssa-pipe: WHAT: ERRNONAME (strerror): TLS_ERROR".
  */
@@ -51,8 +55,11 @@ static void print_info(int fd)
 	getsockopt(fd, IPPROTO_TLS, TLS_ID, &id, &len);
 	len = sizeof peer;
 	getsockopt(fd, IPPROTO_TLS, TLS_PEER_IDENTITY, peer, &len);
-	fprintf(stderr, "connected version=TLS1.%d cipher=%s id=%016llx peer=%s\n", version, cipher,
-		(unsigned long long)id, peer);
+	char alpn[256] = "";
+	len = sizeof alpn;
+	getsockopt(fd, IPPROTO_TLS, TLS_ALPN, alpn, &len);
+	fprintf(stderr, "connected version=TLS1.%d cipher=%s id=%016llx peer=%s alpn=%s\n", version, cipher,
+		(unsigned long long)id, peer, alpn[0] ? alpn : "-");
 }
 
 /* Copy both ways until both directions reached end of file: 0 or 3. */
@@ -114,15 +121,26 @@ int main(int argc, char **argv)
 	socklen_t addr_len;
 	unsigned long port;
 
-	while ((opt = getopt(argc, argv, "46Hn:i")) != -1) {
+	struct { int name; const char *label; const char *value; int is_int; } opts[8];
+	int nopts = 0;
+
+	while ((opt = getopt(argc, argv, "46Hn:im:M:a:t:c:k:")) != -1) {
 		switch (opt) {
 		case '4': family = AF_INET; break;
 		case '6': family = AF_INET6; break;
 		case 'H': family = AF_HOSTNAME; break;
 		case 'n': name = optarg; break;
 		case 'i': info = 1; break;
+		case 'm': opts[nopts++] = (typeof(opts[0])){ TLS_VERSION_MIN, "TLS_VERSION_MIN", optarg, 1 }; break;
+		case 'M': opts[nopts++] = (typeof(opts[0])){ TLS_VERSION_MAX, "TLS_VERSION_MAX", optarg, 1 }; break;
+		case 'a': opts[nopts++] = (typeof(opts[0])){ TLS_ALPN, "TLS_ALPN", optarg, 0 }; break;
+		case 't': opts[nopts++] = (typeof(opts[0])){ TLS_TRUSTED_PEER_CERTIFICATES, "TLS_TRUSTED_PEER_CERTIFICATES", optarg, 0 }; break;
+		case 'c': opts[nopts++] = (typeof(opts[0])){ TLS_CERTIFICATE_CHAIN, "TLS_CERTIFICATE_CHAIN", optarg, 0 }; break;
+		case 'k': opts[nopts++] = (typeof(opts[0])){ TLS_PRIVATE_KEY, "TLS_PRIVATE_KEY", optarg, 0 }; break;
 		default: goto usage;
 		}
+		if (nopts == 8)
+			goto usage;
 	}
 	if (argc - optind != 2)
 		goto usage;
@@ -157,6 +175,16 @@ int main(int argc, char **argv)
 		return fail(-1, "socket", 2);
 	if (name && setsockopt(fd, IPPROTO_TLS, TLS_HOSTNAME, name, (socklen_t)strlen(name) + 1) < 0)
 		return fail(fd, "setsockopt(TLS_HOSTNAME)", 2);
+	for (int i = 0; i < nopts; i++) {
+		char what[64];
+		int v = atoi(opts[i].value), r;
+		r = opts[i].is_int ? setsockopt(fd, IPPROTO_TLS, opts[i].name, &v, sizeof v)
+				   : setsockopt(fd, IPPROTO_TLS, opts[i].name, opts[i].value,
+						(socklen_t)strlen(opts[i].value) + 1);
+		snprintf(what, sizeof what, "setsockopt(%s)", opts[i].label);
+		if (r < 0)
+			return fail(fd, what, 2);
+	}
 	if (connect(fd, &addr.sa, addr_len) < 0)
 		return fail(fd, "connect", 2);
 	if (info)
@@ -165,6 +193,7 @@ int main(int argc, char **argv)
 	close(fd);
 	return opt;
 usage:
-	fprintf(stderr, "usage: ssa-pipe [-4|-6|-H] [-n TLS_HOSTNAME] [-i] HOST PORT\n");
+	fprintf(stderr, "usage: ssa-pipe [-4|-6|-H] [-n TLS_HOSTNAME] [-i] [-m MIN] [-M MAX] [-a ALPN]\n"
+			"                [-t TRUST] [-c CHAIN -k KEY] HOST PORT\n");
 	return 1;
 }

@@ -195,16 +195,32 @@ static int apply_request(gnutls_certificate_credentials_t cred, const struct tls
 
 	for (size_t i = 0; i < req->n_trust; i++) {
 		r = gnutls_certificate_set_x509_trust_mem(cred, &req->trust[i], GNUTLS_X509_FMT_PEM);
-		if (r < 0) {
-			snprintf(why, why_size, "TLS_TRUSTED_PEER_CERTIFICATES: %s", gnutls_strerror(r));
+		if (r <= 0) {
+			snprintf(why, why_size, "TLS_TRUSTED_PEER_CERTIFICATES: %s",
+				 r == 0 ? "no PEM certificate in it" : gnutls_strerror(r));
 			return -EINVAL;
 		}
 	}
 	if (!req->chain.size)
 		return 0;
-	r = gnutls_certificate_set_x509_key_mem2(cred, &req->chain, &req->key, GNUTLS_X509_FMT_PEM, NULL, 0);
-	if (r < 0)
-		r = gnutls_certificate_set_x509_key_mem2(cred, &req->chain, &req->key, GNUTLS_X509_FMT_DER, NULL, 0);
+	/* The chain is PEM; the key PEM or DER (SPEC §2). */
+	bool key_pem = memmem(req->key.data, req->key.size, "-----BEGIN", 10) != NULL;
+	if (key_pem) {
+		r = gnutls_certificate_set_x509_key_mem2(cred, &req->chain, &req->key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	} else {
+		gnutls_x509_crt_t *crts = NULL;
+		gnutls_x509_privkey_t key = NULL;
+		unsigned n = 0;
+		r = gnutls_x509_crt_list_import2(&crts, &n, &req->chain, GNUTLS_X509_FMT_PEM, 0);
+		if (r >= 0 && (r = gnutls_x509_privkey_init(&key)) >= 0 &&
+		    (r = gnutls_x509_privkey_import(key, &req->key, GNUTLS_X509_FMT_DER)) >= 0)
+			r = gnutls_certificate_set_x509_key(cred, crts, n, key);
+		for (unsigned i = 0; i < n; i++)
+			gnutls_x509_crt_deinit(crts[i]);
+		gnutls_free(crts);
+		if (key)
+			gnutls_x509_privkey_deinit(key);
+	}
 	if (r < 0) {
 		snprintf(why, why_size, "TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY cannot be used: %s",
 			 gnutls_strerror(r));

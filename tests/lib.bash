@@ -160,7 +160,9 @@ ssa_teardown_file() {
 # step): handshake-timeout = 3 (a stalled handshake gives ETIMEDOUT
 # quickly), [host denied.localhost] with allow = no (EACCES), and
 # [host ::1] with truncation = eof (the certificate names ::1 too, so a
-# connection to any server with TLS_HOSTNAME ::1 takes that section).
+# connection to any server with TLS_HOSTNAME ::1 takes that section),
+# [host replace.localhost] with app-trust-store = replace and
+# [host deny.localhost] with app-trust-store = deny (tests/options.bats).
 write_policy() {
     local dir=$1; shift
     mkdir -p "$dir"
@@ -180,6 +182,12 @@ write_policy() {
         echo
         echo "[host ::1]"
         echo "truncation = eof"
+        echo
+        echo "[host replace.localhost]"
+        echo "app-trust-store = replace"
+        echo
+        echo "[host deny.localhost]"
+        echo "app-trust-store = deny"
     } > "$dir/test.ini"
     chmod 644 "$dir"/*.ini
 }

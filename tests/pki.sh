@@ -22,6 +22,15 @@
 #   untrusted-ca.pem       a root CA nobody trusts
 #   untrusted-chain.pem    leaf for localhost + untrusted-ca.pem
 #   untrusted-key.pem
+#   untrusted-names-chain.pem  leaf for replace.localhost and deny.localhost
+#   untrusted-names-key.pem    (the [host] sections of the test policy that set
+#                          app-trust-store) + untrusted-ca.pem
+#   replace-chain.pem      leaf for replace.localhost from the trusted PKI
+#   replace-key.pem        (leaf + intermediate)
+#   client-ca.pem          a root CA for client certificates (not in any
+#                          trust store of the policy)
+#   client-chain.pem       client leaf (CN "SSA Test Client", EKU clientAuth)
+#   client-key.pem         + client-ca.pem
 set -euo pipefail
 
 dir=${1:?usage: pki.sh DIR}
@@ -62,6 +71,14 @@ cert_signing_key
 activation_date = "2019-01-01 00:00:00"
 expiration_date = "2099-12-31 00:00:00"
 T
+cat > client-ca.tmpl <<'T'
+cn = "SSA Test Client CA"
+organization = "SSA tests"
+ca
+cert_signing_key
+activation_date = "2019-01-01 00:00:00"
+expiration_date = "2099-12-31 00:00:00"
+T
 
 # leaf_tmpl NAME CN VALIDITY-LINES...: a TLS server leaf template.  The CN is
 # also the DNS SAN; localhost leaves get the loopback IP SANs too.
@@ -85,6 +102,16 @@ leaf_tmpl good.tmpl       localhost          "$now_valid"
 leaf_tmpl wrongname.tmpl  wrong.example.test "$now_valid"
 leaf_tmpl selfsigned.tmpl localhost          "$now_valid"
 leaf_tmpl untrusted.tmpl  localhost          "$now_valid"
+leaf_tmpl replace.tmpl    replace.localhost  "$now_valid"
+leaf_tmpl untrusted-names.tmpl replace.localhost "$now_valid" \
+    'dns_name = "deny.localhost"'
+cat > client.tmpl <<T
+cn = "SSA Test Client"
+organization = "SSA tests"
+tls_www_client
+signing_key
+$now_valid
+T
 leaf_tmpl expired.tmpl    localhost \
     'activation_date = "2020-01-01 00:00:00"' 'expiration_date = "2020-12-31 00:00:00"'
 leaf_tmpl notyet.tmpl     localhost \
@@ -96,6 +123,9 @@ ct --generate-self-signed --load-privkey ca-key.pem --template ca.tmpl --outfile
 key untrusted-ca-key.pem
 ct --generate-self-signed --load-privkey untrusted-ca-key.pem \
    --template untrusted-ca.tmpl --outfile untrusted-ca.pem
+key client-ca-key.pem
+ct --generate-self-signed --load-privkey client-ca-key.pem \
+   --template client-ca.tmpl --outfile client-ca.pem
 
 # Intermediate, signed by the root.
 key int-key.pem
@@ -118,6 +148,9 @@ issue expired   int.pem          int-key.pem
 issue notyet    int.pem          int-key.pem
 issue wrongname int.pem          int-key.pem
 issue untrusted untrusted-ca.pem untrusted-ca-key.pem
+issue untrusted-names untrusted-ca.pem untrusted-ca-key.pem
+issue replace   int.pem          int-key.pem
+issue client    client-ca.pem    client-ca-key.pem
 
 # Self-signed leaf: its "chain" is just itself.
 key selfsigned-key.pem

@@ -5,7 +5,7 @@
  *
  * Linked with -lssa-shim or loaded with LD_PRELOAD, this library defines
  * socket(), connect(), setsockopt(), getsockopt(), getpeername(),
- * getsockname(), close(), dup2() and dup3().  For a descriptor that is not an
+ * getsockname(), getaddrinfo(), listen(), close(), dup2() and dup3().  For a descriptor that is not an
  * IPPROTO_TLS socket each of them costs one load and a branch, then calls the
  * C library's own function (found with dlsym(RTLD_NEXT)).
  *
@@ -53,6 +53,7 @@ static struct {
 	int (*close)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*listen)(int, int);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 } libc;
 
@@ -67,6 +68,7 @@ static void resolve_libc(void)
 	libc.dup2 = dlsym(RTLD_NEXT, "dup2");
 	libc.dup3 = dlsym(RTLD_NEXT, "dup3");
 	libc.getaddrinfo = dlsym(RTLD_NEXT, "getaddrinfo");
+	libc.listen = dlsym(RTLD_NEXT, "listen");
 	/* Last: it is the one REAL() tests. */
 	__atomic_store_n(&libc.close, dlsym(RTLD_NEXT, "close"), __ATOMIC_RELEASE);
 }
@@ -395,7 +397,7 @@ static int park_socket(int fd, int domain)
 		r = bind(fd, (struct sockaddr *)&in, sizeof in);
 	}
 	/* EINVAL: already bound, by an earlier attempt dissolved with AF_UNSPEC. */
-	if ((r < 0 && errno != EINVAL) || listen(fd, 1) < 0)
+	if ((r < 0 && errno != EINVAL) || REAL(listen)(fd, 1) < 0)
 		return -errno;
 	return 0;
 }
@@ -409,7 +411,7 @@ static int loopback_listener(void)
 
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&in, sizeof in) < 0 || listen(fd, 4) < 0) {
+	if (bind(fd, (struct sockaddr *)&in, sizeof in) < 0 || REAL(listen)(fd, 4) < 0) {
 		r = -errno;
 		REAL(close)(fd);
 		return r;
@@ -658,7 +660,8 @@ static int tls_getsockopt(struct tls_socket *s, int name, void *optval, socklen_
 		return connected ? get_string(s->peer_chain ? s->peer_chain : "", optval, optlen)
 				 : ENOTCONN;
 	case TLS_ID:
-		if (!connected)
+		/* Also after a failure: the id finds the journal entry. */
+		if (!connected && !(s->state == TLS_SOCKET_FAILED && s->id))
 			return ENOTCONN;
 		if (!optval || !optlen)
 			return EFAULT;
@@ -1031,6 +1034,26 @@ SSA_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	pthread_mutex_unlock(&s->lock);
 	tls_socket_put(s);
 	return e ? fail(e) : 0;
+}
+
+/* --- listen() ---------------------------------------------------------- */
+
+/*
+ * The server side of the SSA is not built yet: a listening IPPROTO_TLS
+ * socket would accept plain TCP, a silent downgrade, so listen(2) on one
+ * fails with EOPNOTSUPP (and TLS_ERROR says why).
+ */
+SSA_EXPORT int listen(int fd, int backlog)
+{
+	struct tls_socket *s = tls_socket_get(fd);
+
+	if (__builtin_expect(s == NULL, 1))
+		return REAL(listen)(fd, backlog);
+	pthread_mutex_lock(&s->lock);
+	tls_socket_set_error(s, "listening IPPROTO_TLS sockets are not supported by this version of the SSA");
+	pthread_mutex_unlock(&s->lock);
+	tls_socket_put(s);
+	return fail(EOPNOTSUPP);
 }
 
 /* --- names ------------------------------------------------------------- */

@@ -70,6 +70,8 @@ enum ssa_result_tag {
 	SSA_TAG_LOCAL_ADDR = 24, /* sockaddr of the network-side socket */
 	SSA_TAG_ALPN_CHOSEN = 25, /* string: the protocol ALPN settled on */
 	SSA_TAG_VERSION_RANGE = 26, /* u32: effective min << 8 | max */
+	SSA_TAG_POLICY = 27,     /* string: the policy sections that applied */
+	SSA_TAG_OCSP = 28,       /* string: the stapled OCSP response's fate */
 };
 
 /* Longest string field of any message (a PEM certificate fits; a chain is

@@ -165,7 +165,7 @@ static int read_request(struct connection *c)
 /*
  * Replace the program path the request claims by the one the kernel knows
  * for SO_PEERCRED's pid, where the helper may read it (standalone mode, or a
- * client of the helper's own user).  Elsewhere the claim stands, marked
+ * client of the helper's own user); root's claim stands (ssa-probe --exe).  Elsewhere the claim stands, marked
  * unverified in the journal: an [app] section is then advice to
  * well-behaved programs, not a boundary.
  */
@@ -174,6 +174,9 @@ static void verify_exe(struct connection *c)
 	char link[64], path[PATH_MAX];
 	ssize_t n;
 
+	/* Root may ask what any program would get (ssa-probe --exe). */
+	if (c->cred.uid == 0 && c->exe[0])
+		return;
 	snprintf(link, sizeof link, "/proc/%d/exe", (int)c->cred.pid);
 	n = readlink(link, path, sizeof path - 1);
 	if (c->cred.pid <= 0 || n <= 0)
@@ -221,9 +224,12 @@ static void send_result(struct connection *c)
 	ssa_msg_init(&m, buf, sizeof buf, SSA_MSG_RESULT);
 	ssa_msg_put_u32(&m, SSA_TAG_ERRNO, (uint32_t)c->err);
 	ssa_msg_put_u64(&m, SSA_TAG_ID, c->id);
+	if (c->applied[0])
+		ssa_msg_put_str(&m, SSA_TAG_POLICY, c->applied);
 	if (c->err) {
 		ssa_msg_put_str(&m, SSA_TAG_REASON, c->reason);
 	} else {
+		ssa_msg_put_str(&m, SSA_TAG_OCSP, tls_client_ocsp_status(c->session));
 		char alpn[256];
 		tls_client_describe(c->session, &m);
 		if (*tls_client_alpn(c->session, alpn, sizeof alpn))

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "in_tls.h"
+#include "ssa-x509.h"
 
 static const char *const version_mods[] = {
 	"+VERS-TLS1.0", "+VERS-TLS1.1", "+VERS-TLS1.2", "+VERS-TLS1.3",
@@ -123,34 +124,6 @@ static int tls_version_of(gnutls_session_t s)
 	}
 }
 
-/* "sha256/BASE64" of the SubjectPublicKeyInfo of DER certificate `der`
- * (RFC 7469 §2.4) into pin[0..size): 0 or a GnuTLS error. */
-static int spki_pin(const gnutls_datum_t *der, char *pin, size_t size)
-{
-	gnutls_x509_crt_t crt = NULL;
-	gnutls_pubkey_t key = NULL;
-	gnutls_datum_t spki = { 0 }, b64 = { 0 };
-	unsigned char digest[32];
-	gnutls_datum_t d = { digest, sizeof digest };
-	int r;
-
-	if ((r = gnutls_x509_crt_init(&crt)) < 0 || (r = gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER)) < 0 ||
-	    (r = gnutls_pubkey_init(&key)) < 0 || (r = gnutls_pubkey_import_x509(key, crt, 0)) < 0 ||
-	    (r = gnutls_pubkey_export2(key, GNUTLS_X509_FMT_DER, &spki)) < 0 ||
-	    (r = gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, digest)) < 0 ||
-	    (r = gnutls_base64_encode2(&d, &b64)) < 0)
-		goto out;
-	snprintf(pin, size, "sha256/%.*s", (int)b64.size, b64.data);
-out:
-	gnutls_free(spki.data);
-	gnutls_free(b64.data);
-	if (key)
-		gnutls_pubkey_deinit(key);
-	if (crt)
-		gnutls_x509_crt_deinit(crt);
-	return r < 0 ? r : 0;
-}
-
 /* After a successful handshake: what the policy adds to GnuTLS's checks
  * (stapled OCSP required, SPKI pins).  0 or -EPROTO with the reason. */
 static int check_policy_extras(gnutls_session_t s, const struct policy *p, char *why, size_t why_size)
@@ -173,7 +146,7 @@ static int check_policy_extras(gnutls_session_t s, const struct policy *p, char 
 	if (!p->pins)
 		return 0;
 	certs = gnutls_certificate_get_peers(s, &n);
-	if (!certs || n == 0 || spki_pin(&certs[0], seen, sizeof seen) < 0) {
+	if (!certs || n == 0 || ssa_spki_pin(&certs[0], seen, sizeof seen) < 0) {
 		snprintf(why, why_size, "cannot compute the peer's SPKI pin");
 		return -EPROTO;
 	}
@@ -356,6 +329,17 @@ void tls_client_free(gnutls_session_t s)
 	cred = gnutls_session_get_ptr(s);
 	gnutls_deinit(s);
 	gnutls_certificate_free_credentials(cred);
+}
+
+const char *tls_client_ocsp_status(gnutls_session_t s)
+{
+	gnutls_datum_t resp = { 0 };
+
+	if (gnutls_ocsp_status_request_is_checked(s, 0))
+		return "stapled response verified: good";
+	if (gnutls_ocsp_status_request_get(s, &resp) == 0 && resp.size > 0)
+		return "stapled response present but not verified";
+	return "no stapled response";
 }
 
 const char *tls_client_version_name(gnutls_session_t s)

@@ -49,6 +49,9 @@ void tls_client_describe(gnutls_session_t session, struct ssa_msg *m);
 /* The protocol ALPN settled on, or "" (points into the session). */
 const char *tls_client_alpn(gnutls_session_t session, char *buf, size_t size);
 
+/* What became of the peer's stapled OCSP response, in words. */
+const char *tls_client_ocsp_status(gnutls_session_t session);
+
 /* The negotiated version as "TLS1.3" and suite name, for the journal. */
 const char *tls_client_version_name(gnutls_session_t session);
 const char *tls_client_cipher_name(gnutls_session_t session);

@@ -69,6 +69,13 @@ struct sockaddr_host {
 #define TLS_VERSION_MAX               112
 #define TLS_CHOSEN_VERSION            113
 
+/* Extensions of this implementation (get only, after connect), for
+ * diagnostics such as ssa-probe(1): */
+#define TLS_POLICY_SECTIONS           120 /* string: the policy sections that applied */
+#define TLS_OCSP_STATUS               121 /* string: what became of the stapled OCSP response */
+#define TLS_PROGRAM                   122 /* set, before connect: the program path the policy's
+                                           * [app] sections see; the helper believes it from root only */
+
 /* Values of TLS_VERSION_MIN, TLS_VERSION_MAX and TLS_CHOSEN_VERSION. */
 #define TLS_1_0 0
 #define TLS_1_1 1

@@ -244,7 +244,10 @@ static int send_request(int ctl, const struct connect_request *req, const struct
 	struct ssa_msg m;
 	size_t len;
 
-	program_path(exe, sizeof exe);
+	if (s->program)
+		snprintf(exe, sizeof exe, "%s", s->program);
+	else
+		program_path(exe, sizeof exe);
 	ssa_msg_init(&m, buf, sizeof buf, SSA_MSG_CONNECT);
 	ssa_msg_put_str(&m, SSA_TAG_HOSTNAME, req->hostname);
 	if (req->resolve[0]) {
@@ -364,6 +367,12 @@ static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
 			break;
 		case SSA_TAG_ALPN_CHOSEN:
 			r = ssa_field_str(&f, s->alpn_chosen, sizeof s->alpn_chosen);
+			break;
+		case SSA_TAG_POLICY:
+			r = ssa_field_str(&f, s->policy_sections, sizeof s->policy_sections);
+			break;
+		case SSA_TAG_OCSP:
+			r = ssa_field_str(&f, s->ocsp_status, sizeof s->ocsp_status);
 			break;
 		case SSA_TAG_VERSION_RANGE:
 			r = ssa_field_u32(&f, &u32);
@@ -683,6 +692,10 @@ static int tls_getsockopt(struct tls_socket *s, int name, void *optval, socklen_
 	}
 	case TLS_ALPN:
 		return connected ? get_string(s->alpn_chosen, optval, optlen) : ENOTCONN;
+	case TLS_POLICY_SECTIONS:
+		return s->policy_sections[0] ? get_string(s->policy_sections, optval, optlen) : ENOTCONN;
+	case TLS_OCSP_STATUS:
+		return connected ? get_string(s->ocsp_status, optval, optlen) : ENOTCONN;
 	case TLS_SNI:
 	case TLS_REQUEST_PEER_AUTH:
 		tls_socket_set_error(s, "socket option %d belongs to the server side", name);
@@ -902,6 +915,7 @@ static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, so
 	case TLS_TRUSTED_PEER_CERTIFICATES:
 	case TLS_CERTIFICATE_CHAIN:
 	case TLS_PRIVATE_KEY:
+	case TLS_PROGRAM:
 		if (s->state != TLS_SOCKET_IDLE) {
 			tls_socket_set_error(s, "socket option %d can only be set before connect()", name);
 			return EOPNOTSUPP;
@@ -919,6 +933,8 @@ static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, so
 	case TLS_CHOSEN_CIPHER:
 	case TLS_RESUMED_SESSION:
 	case TLS_CHOSEN_VERSION:
+	case TLS_POLICY_SECTIONS:
+	case TLS_OCSP_STATUS:
 		tls_socket_set_error(s, "socket option %d can only be read", name);
 		return EOPNOTSUPP;
 	default:
@@ -951,6 +967,14 @@ static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, so
 		}
 		memcpy(s->alpn, list, sizeof list);
 		return 0;
+	}
+	case TLS_PROGRAM: {
+		char path[4096];
+		if ((e = string_value(optval, optlen, path, sizeof path)) != 0 || path[0] != '/')
+			return e ? e : EINVAL;
+		free(s->program);
+		s->program = strdup(path);
+		return s->program ? 0 : ENOMEM;
 	}
 	case TLS_TRUSTED_PEER_CERTIFICATES:
 		return set_file(s, 0, optval, optlen);

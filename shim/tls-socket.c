@@ -59,6 +59,7 @@ static void tls_socket_free(struct tls_socket *s)
 		if (s->file_fd[i] >= 0)
 			close(s->file_fd[i]);
 	pthread_mutex_destroy(&s->lock);
+	free(s->program);
 	free(s->peer_identity);
 	free(s->peer_chain);
 	free(s);

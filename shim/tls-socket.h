@@ -45,9 +45,12 @@ struct tls_socket {
 	 * against the policy, which it may only tighten. */
 	int version_min, version_max;     /* TLS_1_x, or -1: the policy's */
 	char alpn[256];                   /* TLS_ALPN list, "" if unset */
+	char *program;                    /* TLS_PROGRAM, or NULL: /proc/self/exe */
 	int file_fd[3];                   /* SSA_FILE_TRUST, _CHAIN, _KEY order; -1 if unset */
 	/* What the helper reported on success. */
 	char alpn_chosen[256];
+	char policy_sections[256];        /* TLS_POLICY_SECTIONS */
+	char ocsp_status[96];             /* TLS_OCSP_STATUS */
 	int range_min, range_max;         /* effective versions, -1 before connect */
 	uint64_t id;
 	int version;              /* TLS_1_x, -1 before connect */

@@ -46,6 +46,7 @@ case $SSA_TEST_MODE in
         SSA_GET=$SSA_BUILDDIR/examples/ssa-get
         SSA_SHIM=$SSA_BUILDDIR/shim/.libs/libssa-shim.so
         SSA_HELPER=$SSA_BUILDDIR/helper/ssa-helper
+        SSA_PROBE=$SSA_BUILDDIR/probe/ssa-probe
         ;;
     units)
         # The programs themselves (not libtool's wrappers, which would put
@@ -58,6 +59,7 @@ case $SSA_TEST_MODE in
         [ -x "$SSA_GET" ] || SSA_GET=$SSA_BUILDDIR/examples/ssa-get
         SSA_SHIM=/usr/local/lib/libssa-shim.so
         SSA_HELPER=/usr/local/libexec/ssa/ssa-helper
+        SSA_PROBE=/usr/local/bin/ssa-probe      # installed, as an administrator runs it
         ;;
     *)
         echo "lib.bash: unknown SSA_TEST_MODE '$SSA_TEST_MODE'" >&2
@@ -182,6 +184,9 @@ write_policy() {
         echo
         echo "[host ::1]"
         echo "truncation = eof"
+        echo
+        echo "[app /opt/ssa-test/denied-program]"
+        echo "allow = no"
         echo
         echo "[host replace.localhost]"
         echo "app-trust-store = replace"

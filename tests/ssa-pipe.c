@@ -80,7 +80,9 @@ static int pump(int fd)
 			ssize_t n = read(0, buf, sizeof buf);
 			if (n <= 0) {
 				in_open = false;
-				if (shutdown(fd, SHUT_WR) < 0)
+				/* ENOTCONN: the connection was already reset; the
+				 * read below reports how (ECONNRESET). */
+				if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
 					return fail(fd, "shutdown", 3);
 			} else {
 				for (ssize_t off = 0; off < n;) {

@@ -36,6 +36,7 @@
 
 #include "in_tls.h"
 #include "helper-channel.h"
+#include "policy.h"
 #include "ssa-io.h"
 #include "ssa-wire.h"
 #include "tls-socket.h"
@@ -900,9 +901,61 @@ static int set_file(struct tls_socket *s, int slot, const void *optval, socklen_
 	return 0;
 }
 
+/*
+ * The policy this program would get for s->hostname (unset: the [defaults]
+ * and [app] sections only), read here so that an option loosening it fails
+ * at once with EPERM.  Returns false if the policy cannot be read (not
+ * readable by this user, or broken): the helper is the judge at connect()
+ * either way.
+ */
+static bool local_policy(const struct tls_socket *s, struct policy *p, char *applied, size_t size)
+{
+	struct policy_set *set;
+	char *error = NULL, exe[4096];
+
+	if (policy_set_load(policy_dir(), &set, &error) < 0) {
+		free(error);
+		return false;
+	}
+	if (s->program)
+		snprintf(exe, sizeof exe, "%s", s->program);
+	else
+		program_path(exe, sizeof exe);
+	policy_resolve(set, exe, s->hostname[0] ? s->hostname : NULL, p, applied, size);
+	policy_set_free(set);
+	return true;
+}
+
+/* EPERM if option `name` with value `v` would loosen the policy (SPEC §2). */
+static int check_tighten(struct tls_socket *s, int name, int v)
+{
+	static const char *const versions[] = { "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3" };
+	char applied[256];
+	struct policy p;
+
+	if (!local_policy(s, &p, applied, sizeof applied))
+		return 0;
+	if (name == TLS_VERSION_MIN && v < p.min_version) {
+		tls_socket_set_error(s, "TLS_VERSION_MIN %s is below the policy's min-version %s (%s)",
+				     versions[v], versions[p.min_version], applied);
+		return EPERM;
+	}
+	if (name == TLS_VERSION_MAX && v > p.max_version) {
+		tls_socket_set_error(s, "TLS_VERSION_MAX %s is above the policy's max-version %s (%s)",
+				     versions[v], versions[p.max_version], applied);
+		return EPERM;
+	}
+	if (name == TLS_TRUSTED_PEER_CERTIFICATES && p.app_trust_store == POLICY_APP_TRUST_DENY) {
+		tls_socket_set_error(s, "TLS_TRUSTED_PEER_CERTIFICATES refused: app-trust-store = deny (%s)", applied);
+		return EPERM;
+	}
+	return 0;
+}
+
 /* setsockopt(IPPROTO_TLS, ...) on a TLS socket (caller holds s->lock):
- * syntax and phase here; the policy's word (tighten only, EPERM) comes
- * from the helper at connect(). */
+ * syntax and phase, and the policy as far as this program can read it (an
+ * option that loosens it: EPERM); the helper applies the policy again at
+ * connect(), with the final host name, and is the one that counts. */
 static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, socklen_t optlen)
 {
 	int v, e;
@@ -957,6 +1010,8 @@ static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, so
 			tls_socket_set_error(s, "TLS_VERSION_MIN would be above TLS_VERSION_MAX");
 			return EINVAL;
 		}
+		if ((e = check_tighten(s, name, v)) != 0)
+			return e;
 		*(name == TLS_VERSION_MIN ? &s->version_min : &s->version_max) = v;
 		return 0;
 	case TLS_ALPN: {
@@ -977,6 +1032,8 @@ static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, so
 		return s->program ? 0 : ENOMEM;
 	}
 	case TLS_TRUSTED_PEER_CERTIFICATES:
+		if ((e = check_tighten(s, name, 0)) != 0)
+			return e;
 		return set_file(s, 0, optval, optlen);
 	case TLS_CERTIFICATE_CHAIN:
 		return set_file(s, 1, optval, optlen);

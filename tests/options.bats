@@ -85,6 +85,19 @@ connect_refused() {
     [[ $stderr != *"connected version="* ]] || fail "it connected: $stderr"
 }
 
+# option_refused ERRNAME OPTION [SSA-PIPE-ARGS...]: setsockopt(OPTION) failed
+# with ERRNAME (the shim reads the policy too, so loosening it fails at
+# once), nothing connected, and the reason is in $stderr.
+option_refused() {
+    local err=$1 opt=$2; shift 2
+    printf 'must not arrive\n' > "$D/in"
+    PIPE_STDIN=$D/in run_pipe -i "$@"
+    [ "$status" -eq 2 ] || fail "expected exit 2, got $status: $stderr"
+    [[ $stderr =~ ssa-pipe:\ setsockopt\($opt\):\ $err\ \( ]] ||
+        fail "stderr does not report setsockopt($opt): $err: $stderr"
+    assert_output ""
+}
+
 # ---------------------------------------------------------------------------
 # 1. TLS_VERSION_MIN / TLS_VERSION_MAX
 # ---------------------------------------------------------------------------
@@ -140,7 +153,7 @@ TLS12_GNUTLS=(--priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2')
 
 @test "versions: -m 0 (below the policy's min-version 1.2) -> EPERM naming min-version" {
     start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
-    connect_refused EPERM -m 0 -n localhost 127.0.0.1 "$SERVER_PORT"
+    option_refused EPERM TLS_VERSION_MIN -m 0 -n localhost 127.0.0.1 "$SERVER_PORT"
     assert_reason 'TLS_VERSION_MIN'
     assert_reason "min-version"
     assert_reason '1\.2'
@@ -148,7 +161,7 @@ TLS12_GNUTLS=(--priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2')
 
 @test "versions: -m 1 -> EPERM too (also below the policy)" {
     start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
-    connect_refused EPERM -m 1 -n localhost 127.0.0.1 "$SERVER_PORT"
+    option_refused EPERM TLS_VERSION_MIN -m 1 -n localhost 127.0.0.1 "$SERVER_PORT"
     assert_reason "min-version"
 }
 
@@ -256,9 +269,24 @@ ALPN_GNUTLS=(--alpn=h2 --alpn=http/1.1)
 
 @test "trust: [host deny.localhost] app-trust-store = deny: -t -> EPERM naming app-trust-store" {
     start_gnutls_serv "$PKI/untrusted-names-chain.pem" "$PKI/untrusted-names-key.pem"
-    connect_refused EPERM -t "$PKI/untrusted-ca.pem" -n deny.localhost 127.0.0.1 "$SERVER_PORT"
+    option_refused EPERM TLS_TRUSTED_PEER_CERTIFICATES -n deny.localhost -t "$PKI/untrusted-ca.pem" 127.0.0.1 "$SERVER_PORT"
     assert_reason 'app-trust-store'
     assert_reason 'deny'
+}
+
+@test "trust: deny found only at connect (anchors set before the host name) -> EPERM from connect()" {
+    # The shim checks what it can at setsockopt time; with no host name yet
+    # it cannot see [host deny.localhost], and the helper refuses at connect.
+    start_gnutls_serv "$PKI/untrusted-names-chain.pem" "$PKI/untrusted-names-key.pem"
+    connect_refused EPERM -t "$PKI/untrusted-ca.pem" -n deny.localhost 127.0.0.1 "$SERVER_PORT"
+    assert_reason 'app-trust-store = deny'
+}
+
+@test "versions: -m 0 set before the host name is still refused by the helper at connect()" {
+    start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
+    # [defaults] already forbids 1.0, so the shim refuses it at once even
+    # without a host name.
+    option_refused EPERM TLS_VERSION_MIN -m 0 -n localhost 127.0.0.1 "$SERVER_PORT"
 }
 
 @test "trust: [host deny.localhost] without -t: the policy's store alone (EPROTO for the untrusted CA)" {

@@ -14,6 +14,7 @@
  * -m/-M set TLS_VERSION_MIN/MAX (0..3), -a TLS_ALPN, -t
  * TLS_TRUSTED_PEER_CERTIFICATES, -c/-k TLS_CERTIFICATE_CHAIN and
  * TLS_PRIVATE_KEY; a refused option prints "ssa-pipe: setsockopt(NAME): ...".
+ * Options, -n included, are set in the order given.
  * Exit: 0 done; 1 usage; 2 connect failed; 3 read or write failed.  Errors
  * print "ssa-pipe: WHAT: ERRNONAME (strerror): TLS_ERROR".
  */
@@ -131,7 +132,10 @@ int main(int argc, char **argv)
 		case '4': family = AF_INET; break;
 		case '6': family = AF_INET6; break;
 		case 'H': family = AF_HOSTNAME; break;
-		case 'n': name = optarg; break;
+		case 'n':
+			name = optarg;
+			opts[nopts++] = (typeof(opts[0])){ TLS_HOSTNAME, "TLS_HOSTNAME", optarg, 0 };
+			break;
 		case 'i': info = 1; break;
 		case 'm': opts[nopts++] = (typeof(opts[0])){ TLS_VERSION_MIN, "TLS_VERSION_MIN", optarg, 1 }; break;
 		case 'M': opts[nopts++] = (typeof(opts[0])){ TLS_VERSION_MAX, "TLS_VERSION_MAX", optarg, 1 }; break;
@@ -175,7 +179,10 @@ int main(int argc, char **argv)
 	fd = socket(family, SOCK_STREAM, IPPROTO_TLS);
 	if (fd < 0)
 		return fail(-1, "socket", 2);
-	if (name && setsockopt(fd, IPPROTO_TLS, TLS_HOSTNAME, name, (socklen_t)strlen(name) + 1) < 0)
+	/* Options go in command-line order (-n among them), so a test can set
+	 * one before the host name is known; the default name goes first. */
+	if (name && name == argv[optind] &&
+	    setsockopt(fd, IPPROTO_TLS, TLS_HOSTNAME, name, (socklen_t)strlen(name) + 1) < 0)
 		return fail(fd, "setsockopt(TLS_HOSTNAME)", 2);
 	for (int i = 0; i < nopts; i++) {
 		char what[64];

@@ -439,14 +439,16 @@ void policy_resolve(const struct policy_set *set, const char *exe, const char *h
 	}
 }
 
-void policy_set_print(const struct policy_set *set, FILE *f)
+int policy_set_foreach(const struct policy_set *set,
+		       int (*fn)(const char *section, const struct policy *p, void *user), void *user)
 {
-	static const char *const versions[] = { "1.0", "1.1", "1.2", "1.3" };
-	static const char *const ocsp[] = { "ignore", "verify", "require" };
-	static const char *const app_trust[] = { "add", "replace", "deny" };
-	struct policy p;
 	bool have_defaults = false;
+	char label[512];
+	struct policy p;
+	int r;
 
+	/* Each section as the connections it matches see it; [defaults] also
+	 * when no file has one. */
 	for (size_t i = 0; i <= set->n; i++) {
 		const struct section *s = i < set->n ? &set->sections[i] : NULL;
 		if (s && s->kind == SECTION_DEFAULTS)
@@ -456,18 +458,37 @@ void policy_set_print(const struct policy_set *set, FILE *f)
 		policy_resolve(set, s && s->kind == SECTION_APP ? s->name : NULL,
 			       s && s->kind == SECTION_HOST ? s->name : NULL, &p, NULL, 0);
 		if (!s || s->kind == SECTION_DEFAULTS)
-			fprintf(f, "[defaults]\n");
+			snprintf(label, sizeof label, "defaults");
 		else
-			fprintf(f, "[%s %s]\n", s->kind == SECTION_APP ? "app" : "host", s->name);
-		fprintf(f, "min-version = %s\nmax-version = %s\npriority = %s\ntrust-store = %s\n"
-			   "app-trust-store = %s\nocsp-stapling = %s\n",
-			versions[p.min_version], versions[p.max_version], p.priority ? p.priority : "@SYSTEM",
-			p.trust_store, app_trust[p.app_trust_store], ocsp[p.ocsp_stapling]);
-		if (p.pins)
-			fprintf(f, "pin = %s\n", p.pins);
-		fprintf(f, "session-resumption = %s\nconnect-timeout = %u\nhandshake-timeout = %u\n"
-			   "truncation = %s\nallow = %s\n\n",
-			p.session_resumption ? "yes" : "no", p.connect_timeout, p.handshake_timeout,
-			p.truncation_eof ? "eof" : "error", p.allow ? "yes" : "no");
+			snprintf(label, sizeof label, "%s %s", s->kind == SECTION_APP ? "app" : "host", s->name);
+		if ((r = fn(label, &p, user)) != 0)
+			return r;
 	}
+	return 0;
+}
+
+static int print_section(const char *section, const struct policy *p, void *user)
+{
+	static const char *const versions[] = { "1.0", "1.1", "1.2", "1.3" };
+	static const char *const ocsp[] = { "ignore", "verify", "require" };
+	static const char *const app_trust[] = { "add", "replace", "deny" };
+	FILE *f = user;
+
+	fprintf(f, "[%s]\n", section);
+	fprintf(f, "min-version = %s\nmax-version = %s\npriority = %s\ntrust-store = %s\n"
+		   "app-trust-store = %s\nocsp-stapling = %s\n",
+		versions[p->min_version], versions[p->max_version], p->priority ? p->priority : "@SYSTEM",
+		p->trust_store, app_trust[p->app_trust_store], ocsp[p->ocsp_stapling]);
+	if (p->pins)
+		fprintf(f, "pin = %s\n", p->pins);
+	fprintf(f, "session-resumption = %s\nconnect-timeout = %u\nhandshake-timeout = %u\n"
+		   "truncation = %s\nallow = %s\n\n",
+		p->session_resumption ? "yes" : "no", p->connect_timeout, p->handshake_timeout,
+		p->truncation_eof ? "eof" : "error", p->allow ? "yes" : "no");
+	return 0;
+}
+
+void policy_set_print(const struct policy_set *set, FILE *f)
+{
+	policy_set_foreach(set, print_section, f);
 }

@@ -58,6 +58,14 @@ void policy_set_free(struct policy_set *set);
 void policy_resolve(const struct policy_set *set, const char *exe, const char *host,
 		    struct policy *out, char *applied, size_t applied_size);
 
+/*
+ * Call fn for every section with the policy a connection matching it gets
+ * ("defaults", "app /x", "host y"), [defaults] also when no file has one;
+ * stops at and returns fn's first nonzero result, else 0.
+ */
+int policy_set_foreach(const struct policy_set *set,
+		       int (*fn)(const char *section, const struct policy *p, void *user), void *user);
+
 /* Print the effective policy of every section as INI to `f`. */
 #include <stdio.h>
 void policy_set_print(const struct policy_set *set, FILE *f);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -453,8 +454,49 @@ static void log_connection(const struct connection *c)
 			NULL);
 }
 
+/* What --check-config reports the merged policy against. */
+struct merged_check {
+	const char *dir;
+	int problems;
+};
+
+/* What only the merged policy shows: a section whose versions leave
+ * nothing, a priority string GnuTLS refuses, a trust store that is not
+ * there.  Prints each problem and counts it. */
+static int check_merged(const char *section, const struct policy *p, void *user)
+{
+	struct merged_check *mc = user;
+	const char *err_pos = NULL;
+	gnutls_priority_t prio;
+	struct stat st;
+
+	if (p->min_version > p->max_version) {
+		fprintf(stderr, "%s: [%s]: min-version is above max-version once the sections are merged\n",
+			mc->dir, section);
+		mc->problems++;
+	}
+	if (p->priority) {
+		if (gnutls_priority_init(&prio, p->priority, &err_pos) < 0) {
+			fprintf(stderr, "%s: [%s] key 'priority': GnuTLS refuses '%s' at '%s'\n", mc->dir, section,
+				p->priority, err_pos ? err_pos : "?");
+			mc->problems++;
+		} else {
+			gnutls_priority_deinit(prio);
+		}
+	}
+	if (strcmp(p->trust_store, "system") != 0 && stat(p->trust_store, &st) < 0) {
+		fprintf(stderr, "%s: [%s] key 'trust-store': %s: %s\n", mc->dir, section, p->trust_store,
+			strerror(errno));
+		mc->problems++;
+	}
+	return 0;
+}
+
+/* ssa-helper --check-config: every file and key, then the merged policy;
+ * prints it and returns 0, or the messages and 1. */
 static int check_config(const char *dir)
 {
+	struct merged_check mc = { .dir = dir };
 	struct policy_set *set;
 	char *error = NULL;
 	int r = policy_set_load(dir, &set, &error);
@@ -462,6 +504,11 @@ static int check_config(const char *dir)
 	if (r < 0) {
 		fprintf(stderr, "%s\n", error ? error : strerror(-r));
 		free(error);
+		return 1;
+	}
+	policy_set_foreach(set, check_merged, &mc);
+	if (mc.problems) {
+		policy_set_free(set);
 		return 1;
 	}
 	printf("# effective policy from %s/*.ini\n", dir);

@@ -49,8 +49,23 @@ struct policy_set {
 /* Parsing state handed to the inih handler. */
 struct parse_state {
 	struct policy_set *set;
-	char *error;       /* first error, without file and line */
+	FILE *file;        /* the file being read */
+	int line;          /* lines read from it so far: the handler's line */
+	char *error;       /* first error of the handler, without file and line */
+	int error_line;    /* its line */
 };
+
+/* inih's reader: fgets(3), counting lines so that the handler knows its
+ * line (this inih is built without INI_HANDLER_LINENO). */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse_state *st = stream;
+	char *r = fgets(str, num, st->file);
+
+	if (r)
+		st->line++;
+	return r;
+}
 
 static void policy_defaults(struct policy *p)
 {
@@ -97,7 +112,7 @@ void policy_set_free(struct policy_set *set)
 
 /* The section called `header` ("defaults", "app /x", "host y"), created on
  * first use; NULL with st->error set if the header is not one of those. */
-static struct section *section_for(struct parse_state *st, const char *header)
+static struct section *section_for(struct parse_state *st, const char *header, const char *key)
 {
 	enum section_kind kind;
 	const char *name = NULL;
@@ -112,11 +127,13 @@ static struct section *section_for(struct parse_state *st, const char *header)
 		kind = SECTION_HOST;
 		name = header + 5;
 		if (strchr(name, '*') && (strncmp(name, "*.", 2) != 0 || strchr(name + 1, '*') || !name[2])) {
-			asprintf(&st->error, "section [%s]: a wildcard must be the whole first label, as in [host *.example.com]", header);
+			asprintf(&st->error, "[%s] key '%s': a wildcard must be the whole first label of the section's name, "
+					     "as in [host *.example.com]", header, key);
 			return NULL;
 		}
 	} else {
-		asprintf(&st->error, "unknown section [%s] (expected [defaults], [app /path/to/program] or [host name])", header);
+		asprintf(&st->error, "unknown section [%s] at key '%s' (expected [defaults], [app /absolute/path] or "
+				     "[host name])", header, key);
 		return NULL;
 	}
 	for (size_t i = 0; i < st->set->n; i++) {
@@ -206,20 +223,33 @@ static int bad_value(struct parse_state *st, const char *section, const char *ke
 	return 0;
 }
 
+static int handle_key_at(struct parse_state *st, const char *header, const char *key, const char *v);
+
+/* inih's handler: handle_key_at(), noting the line of the first error. */
 static int handle_key(void *user, const char *header, const char *key, const char *v)
+{
+	struct parse_state *st = user;
+	bool had_error = st->error != NULL;
+	int r = handle_key_at(st, header, key, v);
+
+	if (!had_error && st->error)
+		st->error_line = st->line;
+	return r;
+}
+
+static int handle_key_at(struct parse_state *st, const char *header, const char *key, const char *v)
 {
 	static const char *const yes_no[] = { "no", "yes", NULL };
 	static const char *const ocsp[] = { "ignore", "verify", "require", NULL };
 	static const char *const app_trust[] = { "add", "replace", "deny", NULL };
 	static const char *const truncation[] = { "error", "eof", NULL };
-	struct parse_state *st = user;
 	struct section *s;
 	struct policy *p;
 	int i;
 
 	if (st->error)
 		return 0;
-	s = section_for(st, header);
+	s = section_for(st, header, key);
 	if (!s) {
 		if (!st->error)
 			st->error = strdup("out of memory");
@@ -343,15 +373,21 @@ int policy_set_load(const char *dir, struct policy_set **out, char **error)
 		if (r == 0 && asprintf(&path, "%s/%s", dir, names[i]->d_name) < 0)
 			r = -ENOMEM;
 		if (r == 0) {
-			line = ini_parse(path, handle_key, &st);
+			st.file = fopen(path, "re");
+			st.line = 0;
+			line = st.file ? ini_parse_stream(read_line, &st, handle_key, &st) : -1;
+			if (st.file)
+				fclose(st.file);
 			if (line == -1) {
 				asprintf(error, "%s: cannot open: %s", path, strerror(errno));
 				r = -EINVAL;
 			} else if (line == -2) {
 				r = -ENOMEM;
 			} else if (line > 0) {
-				if (st.error)
-					asprintf(error, "%s:%d: %s", path, line, st.error);
+				/* inih reports the first error's line: its own syntax
+				 * error, or the handler's, whichever came first. */
+				if (st.error && st.error_line <= line)
+					asprintf(error, "%s:%d: %s", path, st.error_line, st.error);
 				else
 					asprintf(error, "%s:%d: syntax error", path, line);
 				r = -EINVAL;

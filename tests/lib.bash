@@ -164,7 +164,11 @@ ssa_teardown_file() {
 # [host ::1] with truncation = eof (the certificate names ::1 too, so a
 # connection to any server with TLS_HOSTNAME ::1 takes that section),
 # [host replace.localhost] with app-trust-store = replace and
-# [host deny.localhost] with app-trust-store = deny (tests/options.bats).
+# [host deny.localhost] with app-trust-store = deny (tests/options.bats),
+# [host require-staple.localhost] with ocsp-stapling = require
+# (tests/ocsp.bats), [host *.denied.localhost] with allow = no and
+# [host ok.denied.localhost] with allow = yes (tests/policy.bats: a
+# wildcard, and an exact name that wins over it).
 write_policy() {
     local dir=$1; shift
     mkdir -p "$dir"
@@ -193,6 +197,15 @@ write_policy() {
         echo
         echo "[host deny.localhost]"
         echo "app-trust-store = deny"
+        echo
+        echo "[host require-staple.localhost]"
+        echo "ocsp-stapling = require"
+        echo
+        echo "[host *.denied.localhost]"
+        echo "allow = no"
+        echo
+        echo "[host ok.denied.localhost]"
+        echo "allow = yes"
     } > "$dir/test.ini"
     chmod 644 "$dir"/*.ini
 }

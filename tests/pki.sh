@@ -31,6 +31,20 @@
 #                          trust store of the policy)
 #   client-chain.pem       client leaf (CN "SSA Test Client", EKU clientAuth)
 #   client-key.pem         + client-ca.pem
+#   revoked-chain.pem      leaf for localhost (like good-chain.pem), for the
+#   revoked-key.pem        OCSP tests: tests/ocsp.bats staples a response
+#                          saying "revoked" for it
+#   muststaple-chain.pem   leaf for localhost with the TLS feature
+#   muststaple-key.pem     status_request (must-staple, RFC 7633)
+#   require-staple-chain.pem  leaf for require-staple.localhost (the test
+#   require-staple-key.pem    policy's [host] with ocsp-stapling = require)
+#   pin-chain.pem          leaf for a.pin.localhost (tests/policy.bats'
+#   pin-key.pem            [host *.pin.localhost] pins)
+#   ocsp-responder-cert.pem  delegated OCSP responder of the intermediate
+#   ocsp-responder-key.pem   (EKU OCSPSigning)
+#   <name>-cert.pem        the leaf alone, for every chain above
+# The CA keys (ca-key.pem, int-key.pem) stay too: the OCSP tests sign
+# their responses at test time.
 set -euo pipefail
 
 dir=${1:?usage: pki.sh DIR}
@@ -105,6 +119,17 @@ leaf_tmpl untrusted.tmpl  localhost          "$now_valid"
 leaf_tmpl replace.tmpl    replace.localhost  "$now_valid"
 leaf_tmpl untrusted-names.tmpl replace.localhost "$now_valid" \
     'dns_name = "deny.localhost"'
+leaf_tmpl revoked.tmpl    localhost          "$now_valid"
+leaf_tmpl muststaple.tmpl localhost          "$now_valid" 'tls_feature = 5'
+leaf_tmpl require-staple.tmpl require-staple.localhost "$now_valid"
+leaf_tmpl pin.tmpl        a.pin.localhost    "$now_valid"
+cat > ocsp-responder.tmpl <<T
+cn = "SSA Test OCSP Responder"
+organization = "SSA tests"
+signing_key
+ocsp_signing_key
+$now_valid
+T
 cat > client.tmpl <<T
 cn = "SSA Test Client"
 organization = "SSA tests"
@@ -151,6 +176,11 @@ issue untrusted untrusted-ca.pem untrusted-ca-key.pem
 issue untrusted-names untrusted-ca.pem untrusted-ca-key.pem
 issue replace   int.pem          int-key.pem
 issue client    client-ca.pem    client-ca-key.pem
+issue revoked   int.pem          int-key.pem
+issue muststaple int.pem         int-key.pem
+issue require-staple int.pem     int-key.pem
+issue pin       int.pem          int-key.pem
+issue ocsp-responder int.pem     int-key.pem
 
 # Self-signed leaf: its "chain" is just itself.
 key selfsigned-key.pem

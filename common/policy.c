@@ -67,7 +67,7 @@ static char *read_line(char *str, int num, void *stream)
 	return r;
 }
 
-static void policy_defaults(struct policy *p)
+void policy_defaults(struct policy *p)
 {
 	*p = (struct policy){
 		.min_version = TLS_1_2,

@@ -33,6 +33,9 @@ struct policy {
 	bool allow;
 };
 
+/* The compiled-in defaults of every key (SPEC §4). */
+void policy_defaults(struct policy *p);
+
 /* All sections of all files, as parsed. */
 struct policy_set;
 

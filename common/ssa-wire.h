@@ -44,6 +44,11 @@ enum ssa_connect_tag {
 	SSA_TAG_VERSION_MAX = 7, /* u32: TLS_VERSION_MAX the application set */
 	SSA_TAG_ALPN = 8,      /* string: TLS_ALPN, comma-separated protocols */
 	SSA_TAG_FILES = 9,     /* u32: enum ssa_file bits, the files passed */
+	SSA_TAG_CIPHER_OFF = 10, /* string: a suite TLS_DISABLE_CIPHER removed (repeats) */
+	SSA_TAG_CIPHER_ON = 11,  /* string: a suite TLS_ENABLE_CIPHER asked for (repeats) */
+	SSA_TAG_SESSION_REUSE = 12, /* u32: TLS_SESSION_REUSE the application set */
+	SSA_TAG_REVOCATION = 13, /* u32: TLS_REVOCATION_CHECKS / TLS_OCSP_STAPLED_CHECKS,
+	                          * bit 0 set: the first given, bit 1 its value; bits 2, 3 the second */
 };
 
 /*
@@ -72,6 +77,7 @@ enum ssa_result_tag {
 	SSA_TAG_VERSION_RANGE = 26, /* u32: effective min << 8 | max */
 	SSA_TAG_POLICY = 27,     /* string: the policy sections that applied */
 	SSA_TAG_OCSP = 28,       /* string: the stapled OCSP response's fate */
+	SSA_TAG_TRUSTED_CIPHERS = 29, /* string: the suites the session offered, newline-separated */
 };
 
 /* Longest string field of any message (a PEM certificate fits; a chain is

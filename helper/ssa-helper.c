@@ -65,6 +65,11 @@ struct connection {
 	int version_min, version_max; /* TLS_VERSION_MIN/MAX the application set, or -1 */
 	char alpn[256];              /* TLS_ALPN, or "" */
 	uint32_t files;              /* enum ssa_file: which files follow the sockets */
+	char ciphers_off[16][65], ciphers_on[16][65]; /* TLS_DISABLE/ENABLE_CIPHER */
+	size_t n_off, n_on;
+	char cipher_mods[1024];      /* priority modifiers for them */
+	int session_reuse;           /* TLS_SESSION_REUSE, or -1 */
+	int revocation_checks, ocsp_stapled_checks; /* 0/1, or -1 */
 	int file_fd[3];              /* trust, chain, key; -1 if not passed */
 	int eff_min, eff_max;        /* versions after policy and application */
 	char exe[PATH_MAX];          /* the program: verified, or as claimed */
@@ -141,6 +146,34 @@ static int read_request(struct connection *c)
 		case SSA_TAG_ALPN:
 			r = ssa_field_str(&f, c->alpn, sizeof c->alpn);
 			break;
+		case SSA_TAG_CIPHER_OFF:
+		case SSA_TAG_CIPHER_ON: {
+			bool off = f.tag == SSA_TAG_CIPHER_OFF;
+			size_t *n = off ? &c->n_off : &c->n_on;
+			if (*n == 16) {
+				r = -EPROTO;
+				break;
+			}
+			r = ssa_field_str(&f, off ? c->ciphers_off[*n] : c->ciphers_on[*n], 65);
+			if (r == 0)
+				(*n)++;
+			break;
+		}
+		case SSA_TAG_SESSION_REUSE: {
+			uint32_t v;
+			r = ssa_field_u32(&f, &v);
+			c->session_reuse = v == 1;
+			break;
+		}
+		case SSA_TAG_REVOCATION: {
+			uint32_t v;
+			r = ssa_field_u32(&f, &v);
+			if (v & 1)
+				c->revocation_checks = (v >> 1) & 1;
+			if (v & 4)
+				c->ocsp_stapled_checks = (v >> 3) & 1;
+			break;
+		}
 		case SSA_TAG_FILES:
 			r = ssa_field_u32(&f, &c->files);
 			if (r == 0 && (c->files & ~(uint32_t)(SSA_FILE_TRUST | SSA_FILE_CHAIN | SSA_FILE_KEY)))
@@ -236,6 +269,8 @@ static void send_result(struct connection *c)
 		if (*tls_client_alpn(c->session, alpn, sizeof alpn))
 			ssa_msg_put_str(&m, SSA_TAG_ALPN_CHOSEN, alpn);
 		ssa_msg_put_u32(&m, SSA_TAG_VERSION_RANGE, (uint32_t)(c->eff_min << 8 | c->eff_max));
+		char suites[4096];
+		ssa_msg_put_str(&m, SSA_TAG_TRUSTED_CIPHERS, tls_client_trusted_ciphers(c->session, suites, sizeof suites));
 		ssa_msg_put(&m, SSA_TAG_PEER_ADDR, &c->peer, c->peer_len);
 		if (c->local_len)
 			ssa_msg_put(&m, SSA_TAG_LOCAL_ADDR, &c->local, c->local_len);
@@ -326,6 +361,29 @@ static int apply_app_options(struct connection *c, struct policy *p, struct tls_
 	}
 	c->eff_min = p->min_version;
 	c->eff_max = p->max_version;
+	if (c->session_reuse == 1 && !p->session_resumption) {
+		snprintf(c->reason, sizeof c->reason, "TLS_SESSION_REUSE refused: session-resumption = no (%s)",
+			 c->applied);
+		return -EPERM;
+	}
+	if ((c->revocation_checks == 0 || c->ocsp_stapled_checks == 0) && p->ocsp_stapling != POLICY_OCSP_IGNORE) {
+		snprintf(c->reason, sizeof c->reason,
+			 "turning revocation checks off refused: the policy checks stapled OCSP responses (%s)",
+			 c->applied);
+		return -EPERM;
+	}
+	if (c->n_off || c->n_on) {
+		const char *off[16], *on[16];
+		for (size_t i = 0; i < c->n_off; i++)
+			off[i] = c->ciphers_off[i];
+		for (size_t i = 0; i < c->n_on; i++)
+			on[i] = c->ciphers_on[i];
+		r = tls_client_cipher_modifiers(p, off, c->n_off, on, c->n_on, c->cipher_mods, sizeof c->cipher_mods,
+						c->reason, sizeof c->reason);
+		if (r < 0)
+			return r;
+		req->cipher_mods = c->cipher_mods;
+	}
 	req->alpn = c->alpn[0] ? c->alpn : NULL;
 	if (c->file_fd[0] >= 0) {
 		if (p->app_trust_store == POLICY_APP_TRUST_DENY) {
@@ -535,7 +593,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct connection c = { .ctl_fd = -1, .net_fd = -1, .app_fd = -1, .app_sock = -1, .app_listener = -1,
-				.version_min = -1, .version_max = -1, .file_fd = { -1, -1, -1 } };
+				.version_min = -1, .version_max = -1, .file_fd = { -1, -1, -1 },
+				.session_reuse = -1, .revocation_checks = -1, .ocsp_stapled_checks = -1 };
 	socklen_t len = sizeof c.cred;
 	bool standalone = false;
 	int opt, r;

@@ -17,16 +17,30 @@
 #include "in_tls.h"
 #include "ssa-x509.h"
 
+/* What a session owns besides itself (gnutls_session_get_ptr). */
+struct session_state {
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t prio;
+};
+
 static const char *const version_mods[] = {
 	"+VERS-TLS1.0", "+VERS-TLS1.1", "+VERS-TLS1.2", "+VERS-TLS1.3",
 };
 
 /* Set `s`'s priorities: the policy's string (or @SYSTEM, falling back to
  * NORMAL where the system defines none) restricted to its versions. */
-static int set_priority(gnutls_session_t s, const struct policy *p, char *why, size_t why_size)
+/*
+ * The priority object of policy `p` plus `extra` modifiers (":-AES-128-GCM"
+ * and so on; may be ""): the policy's string (or @SYSTEM, falling back to
+ * NORMAL where the system defines none) restricted to its versions.
+ * Returns 0 and *out (the caller's, gnutls_priority_deinit), or -ECANCELED
+ * with the reason.
+ */
+static int build_priority(const struct policy *p, const char *extra, gnutls_priority_t *out, char *why,
+			  size_t why_size)
 {
 	const char *base = p->priority ? p->priority : "@SYSTEM";
-	char prio[1024], *at;
+	char prio[2048], *at;
 	const char *err_pos = NULL;
 	int n, r;
 
@@ -38,11 +52,13 @@ static int set_priority(gnutls_session_t s, const struct policy *p, char *why, s
 		n = snprintf(prio, sizeof prio, own_versions ? "%s" : "%s:-VERS-ALL", base);
 		for (int v = p->max_version; !own_versions && v >= p->min_version && n > 0 && (size_t)n < sizeof prio; v--)
 			n += snprintf(prio + n, sizeof prio - (size_t)n, ":%s", version_mods[v]);
+		if (n > 0 && (size_t)n < sizeof prio)
+			n += snprintf(prio + n, sizeof prio - (size_t)n, "%s", extra);
 		if (n < 0 || (size_t)n >= sizeof prio) {
 			snprintf(why, why_size, "policy: priority string too long");
 			return -ECANCELED;
 		}
-		r = gnutls_priority_set_direct(s, prio, &err_pos);
+		r = gnutls_priority_init(out, prio, &err_pos);
 		if (r == GNUTLS_E_SUCCESS)
 			return 0;
 		if (!p->priority && attempt == 0) {
@@ -56,6 +72,76 @@ static int set_priority(gnutls_session_t s, const struct policy *p, char *why, s
 		return -ECANCELED;
 	}
 	return -ECANCELED;
+}
+
+/* The bulk cipher of suite `name`: an IANA or GnuTLS suite name
+ * (TLS_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256) or a
+ * GnuTLS cipher name (AES-128-GCM); GNUTLS_CIPHER_UNKNOWN if none. */
+static gnutls_cipher_algorithm_t suite_cipher(const char *name)
+{
+	gnutls_cipher_algorithm_t cipher;
+	char plain[128];
+	const char *w = strstr(name, "_WITH_");
+
+	/* GnuTLS spells TLS 1.2 suites without IANA's "_WITH". */
+	if (w && (size_t)(w - name) + strlen(w + 5) < sizeof plain)
+		snprintf(plain, sizeof plain, "%.*s%s", (int)(w - name), name, w + 5);
+	else
+		snprintf(plain, sizeof plain, "%s", name);
+	for (size_t i = 0;; i++) {
+		const char *suite = gnutls_cipher_suite_info(i, NULL, NULL, &cipher, NULL, NULL);
+		if (!suite)
+			break;
+		if (strcmp(suite, plain) == 0)
+			return cipher;
+	}
+	return gnutls_cipher_get_id(name);
+}
+
+int tls_client_cipher_modifiers(const struct policy *p, const char *const *off, size_t n_off,
+				const char *const *on, size_t n_on, char *mods, size_t size, char *why,
+				size_t why_size)
+{
+	gnutls_priority_t prio;
+	const unsigned *allowed = NULL;
+	int n_allowed, r;
+	size_t used = 0;
+
+	mods[0] = '\0';
+	for (size_t i = 0; i < n_off; i++) {
+		gnutls_cipher_algorithm_t c = suite_cipher(off[i]);
+		if (c == GNUTLS_CIPHER_UNKNOWN) {
+			snprintf(why, why_size, "TLS_DISABLE_CIPHER: unknown cipher suite %s", off[i]);
+			return -EINVAL;
+		}
+		used += (size_t)snprintf(mods + used, size - used, ":-%s", gnutls_cipher_get_name(c));
+		if (used >= size) {
+			snprintf(why, why_size, "TLS_DISABLE_CIPHER: too many");
+			return -EINVAL;
+		}
+	}
+	if (n_on == 0)
+		return 0;
+	/* A suite may be enabled only if the policy allows its cipher. */
+	if ((r = build_priority(p, "", &prio, why, why_size)) < 0)
+		return r;
+	n_allowed = gnutls_priority_cipher_list(prio, &allowed);
+	for (size_t i = 0; i < n_on && r == 0; i++) {
+		gnutls_cipher_algorithm_t c = suite_cipher(on[i]);
+		bool ok = false;
+		for (int k = 0; k < n_allowed; k++)
+			ok |= allowed[k] == (unsigned)c;
+		if (c == GNUTLS_CIPHER_UNKNOWN) {
+			snprintf(why, why_size, "TLS_ENABLE_CIPHER: unknown cipher suite %s", on[i]);
+			r = -EINVAL;
+		} else if (!ok) {
+			snprintf(why, why_size, "TLS_ENABLE_CIPHER %s refused: the policy's priority does not allow %s",
+				 on[i], gnutls_cipher_get_name(c));
+			r = -EPERM;
+		}
+	}
+	gnutls_priority_deinit(prio);
+	return r;
 }
 
 /* Load the policy's trust anchors into cred: 0 or -ECANCELED. */
@@ -236,12 +322,16 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 			 const struct tls_client_request *req, gnutls_session_t *session, char *why,
 			 size_t why_size)
 {
+	struct session_state *st = calloc(1, sizeof *st);
 	gnutls_certificate_credentials_t cred = NULL;
 	gnutls_session_t s = NULL;
 	int r;
 
-	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+	if (!st || gnutls_certificate_allocate_credentials(&cred) < 0) {
+		free(st);
 		return -ENOMEM;
+	}
+	st->cred = cred;
 	r = req->replace_trust ? 0 : load_trust(cred, p->trust_store, why, why_size);
 	if (r == 0)
 		r = apply_request(cred, req, why, why_size);
@@ -251,11 +341,16 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		r = -ENOMEM;
 		goto fail;
 	}
-	/* The credentials go with the session: freed in tls_client_free(). */
-	gnutls_session_set_ptr(s, cred);
-	r = set_priority(s, p, why, why_size);
+	/* The credentials and priorities go with the session: freed in
+	 * tls_client_free(). */
+	gnutls_session_set_ptr(s, st);
+	r = build_priority(p, req->cipher_mods ? req->cipher_mods : "", &st->prio, why, why_size);
 	if (r < 0)
 		goto fail;
+	if (gnutls_priority_set(s, st->prio) < 0) {
+		r = -ECANCELED;
+		goto fail;
+	}
 	if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0) {
 		r = -ENOMEM;
 		goto fail;
@@ -317,18 +412,45 @@ fail:
 	if (s)
 		gnutls_deinit(s);
 	gnutls_certificate_free_credentials(cred);
+	if (st->prio)
+		gnutls_priority_deinit(st->prio);
+	free(st);
 	return r;
 }
 
 void tls_client_free(gnutls_session_t s)
 {
-	gnutls_certificate_credentials_t cred;
+	struct session_state *st;
 
 	if (!s)
 		return;
-	cred = gnutls_session_get_ptr(s);
+	st = gnutls_session_get_ptr(s);
 	gnutls_deinit(s);
-	gnutls_certificate_free_credentials(cred);
+	gnutls_certificate_free_credentials(st->cred);
+	gnutls_priority_deinit(st->prio);
+	free(st);
+}
+
+/* The suites the session's priorities enable, newline-separated, into
+ * buf[0..size). */
+const char *tls_client_trusted_ciphers(gnutls_session_t s, char *buf, size_t size)
+{
+	struct session_state *st = gnutls_session_get_ptr(s);
+	size_t used = 0;
+	unsigned sidx;
+
+	buf[0] = '\0';
+	for (unsigned idx = 0;; idx++) {
+		int r = gnutls_priority_get_cipher_suite_index(st->prio, idx, &sidx);
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (r < 0)
+			continue;
+		const char *name = gnutls_cipher_suite_info(sidx, NULL, NULL, NULL, NULL, NULL);
+		if (name && used + strlen(name) + 2 < size)
+			used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "\n" : "", name);
+	}
+	return buf;
 }
 
 const char *tls_client_ocsp_status(gnutls_session_t s)

@@ -237,6 +237,18 @@ static uint32_t files_mask(const struct tls_socket *s)
 	return mask;
 }
 
+/* One field per name of a comma-joined list. */
+static void put_list(struct ssa_msg *m, uint16_t tag, const char *list)
+{
+	while (*list) {
+		size_t n = strcspn(list, ",");
+		ssa_msg_put(m, tag, list, n);
+		list += n;
+		if (*list == ',')
+			list++;
+	}
+}
+
 /* Send the connect request on the control socket: 0 or -errno. */
 static int send_request(int ctl, const struct connect_request *req, const struct tls_socket *s)
 {
@@ -266,6 +278,14 @@ static int send_request(int ctl, const struct connect_request *req, const struct
 	if (s->alpn[0])
 		ssa_msg_put_str(&m, SSA_TAG_ALPN, s->alpn);
 	ssa_msg_put_u32(&m, SSA_TAG_FILES, files_mask(s));
+	put_list(&m, SSA_TAG_CIPHER_OFF, s->ciphers_off);
+	put_list(&m, SSA_TAG_CIPHER_ON, s->ciphers_on);
+	if (s->session_reuse >= 0)
+		ssa_msg_put_u32(&m, SSA_TAG_SESSION_REUSE, (uint32_t)s->session_reuse);
+	if (s->revocation_checks >= 0 || s->ocsp_stapled_checks >= 0)
+		ssa_msg_put_u32(&m, SSA_TAG_REVOCATION,
+				(s->revocation_checks >= 0 ? 1u | (uint32_t)s->revocation_checks << 1 : 0) |
+				(s->ocsp_stapled_checks >= 0 ? 4u | (uint32_t)s->ocsp_stapled_checks << 3 : 0));
 	len = ssa_msg_finish(&m);
 	if (len == 0)
 		return -ENOBUFS;
@@ -374,6 +394,11 @@ static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
 			break;
 		case SSA_TAG_OCSP:
 			r = ssa_field_str(&f, s->ocsp_status, sizeof s->ocsp_status);
+			break;
+		case SSA_TAG_TRUSTED_CIPHERS:
+			free(s->trusted_ciphers);
+			s->trusted_ciphers = NULL;
+			r = ssa_field_strdup(&f, &s->trusted_ciphers);
 			break;
 		case SSA_TAG_VERSION_RANGE:
 			r = ssa_field_u32(&f, &u32);
@@ -619,6 +644,8 @@ SSA_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return e ? fail(e) : 0;
 }
 
+static bool local_policy(const struct tls_socket *s, struct policy *p, char *applied, size_t size);
+
 /* --- socket options ----------------------------------------------------- */
 
 /* Copy a string option out: the whole string and its NUL, or ERANGE with the
@@ -693,6 +720,40 @@ static int tls_getsockopt(struct tls_socket *s, int name, void *optval, socklen_
 	}
 	case TLS_ALPN:
 		return connected ? get_string(s->alpn_chosen, optval, optlen) : ENOTCONN;
+	case TLS_TRUSTED_CIPHERS:
+		return connected ? get_string(s->trusted_ciphers ? s->trusted_ciphers : "", optval, optlen) : ENOTCONN;
+	case TLS_RESUMED_SESSION:
+		/* Sessions are not resumed yet (see ssa(7), BUGS). */
+		return connected ? get_int(0, optval, optlen) : ENOTCONN;
+	case TLS_SESSION_TTL:
+		return get_int(s->session_ttl >= 0 ? s->session_ttl : 0, optval, optlen);
+	case TLS_CONTEXT:
+		if (!optval || !optlen)
+			return EFAULT;
+		if (*optlen < sizeof s->context)
+			return EINVAL;
+		memcpy(optval, &s->context, sizeof s->context);
+		*optlen = sizeof s->context;
+		return 0;
+	case TLS_SESSION_REUSE:
+	case TLS_REVOCATION_CHECKS:
+	case TLS_OCSP_STAPLED_CHECKS: {
+		int set = name == TLS_SESSION_REUSE ? s->session_reuse
+			: name == TLS_REVOCATION_CHECKS ? s->revocation_checks : s->ocsp_stapled_checks;
+		struct policy p;
+		char applied[256];
+		if (set < 0) {
+			/* Unset: what the policy gives this program. */
+			if (!local_policy(s, &p, applied, sizeof applied))
+				policy_defaults(&p);
+			set = name == TLS_SESSION_REUSE ? p.session_resumption : p.ocsp_stapling != POLICY_OCSP_IGNORE;
+		}
+		return get_int(set, optval, optlen);
+	}
+	case TLS_OCSP_CHECKS:
+	case TLS_CRL_CHECKS:
+	case TLS_CACHED_REV_CHECKS:
+		return get_int(0, optval, optlen); /* not available: see setsockopt */
 	case TLS_POLICY_SECTIONS:
 		return s->policy_sections[0] ? get_string(s->policy_sections, optval, optlen) : ENOTCONN;
 	case TLS_OCSP_STATUS:
@@ -809,6 +870,44 @@ static int string_value(const void *optval, socklen_t optlen, char *dst, size_t 
 		return EINVAL;
 	memcpy(dst, buf, n + 1);
 	return 0;
+}
+
+/* Add `word` to the comma-joined `list` (size bytes) unless present: false
+ * if it does not fit. */
+static bool list_add(char *list, size_t size, const char *word)
+{
+	size_t have = strlen(list), n = strlen(word);
+	const char *p = list;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, word, n) == 0)
+			return true;
+		p += len + (p[len] == ',');
+	}
+	if (have + n + 2 > size)
+		return false;
+	snprintf(list + have, size - have, "%s%s", have ? "," : "", word);
+	return true;
+}
+
+/* Remove `word` from the comma-joined `list`. */
+static void list_remove(char *list, const char *word)
+{
+	size_t n = strlen(word);
+	char *p = list;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, word, n) == 0) {
+			char *next = p + len + (p[len] == ',');
+			memmove(p, next, strlen(next) + 1);
+			if (!*p && p > list)
+				p[-1] = '\0';
+			return;
+		}
+		p += len + (p[len] == ',');
+	}
 }
 
 /* TLS_ALPN: "proto1,proto2", each 1..255 bytes of printable ASCII
@@ -945,6 +1044,17 @@ static int check_tighten(struct tls_socket *s, int name, int v)
 				     versions[v], versions[p.max_version], applied);
 		return EPERM;
 	}
+	if (name == TLS_SESSION_REUSE && v == 1 && !p.session_resumption) {
+		tls_socket_set_error(s, "TLS_SESSION_REUSE refused: session-resumption = no (%s)", applied);
+		return EPERM;
+	}
+	if ((name == TLS_REVOCATION_CHECKS || name == TLS_OCSP_STAPLED_CHECKS) && v == 0 &&
+	    p.ocsp_stapling != POLICY_OCSP_IGNORE) {
+		tls_socket_set_error(s, "socket option %d = 0 refused: the policy checks stapled OCSP responses "
+					"(ocsp-stapling = %s, %s)", name,
+				     p.ocsp_stapling == POLICY_OCSP_REQUIRE ? "require" : "verify", applied);
+		return EPERM;
+	}
 	if (name == TLS_TRUSTED_PEER_CERTIFICATES && p.app_trust_store == POLICY_APP_TRUST_DENY) {
 		tls_socket_set_error(s, "TLS_TRUSTED_PEER_CERTIFICATES refused: app-trust-store = deny (%s)", applied);
 		return EPERM;
@@ -969,6 +1079,16 @@ static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, so
 	case TLS_CERTIFICATE_CHAIN:
 	case TLS_PRIVATE_KEY:
 	case TLS_PROGRAM:
+	case TLS_DISABLE_CIPHER:
+	case TLS_ENABLE_CIPHER:
+	case TLS_SESSION_TTL:
+	case TLS_CONTEXT:
+	case TLS_SESSION_REUSE:
+	case TLS_REVOCATION_CHECKS:
+	case TLS_OCSP_STAPLED_CHECKS:
+	case TLS_OCSP_CHECKS:
+	case TLS_CRL_CHECKS:
+	case TLS_CACHED_REV_CHECKS:
 		if (s->state != TLS_SOCKET_IDLE) {
 			tls_socket_set_error(s, "socket option %d can only be set before connect()", name);
 			return EOPNOTSUPP;
@@ -1031,6 +1151,54 @@ static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, so
 		s->program = strdup(path);
 		return s->program ? 0 : ENOMEM;
 	}
+	case TLS_DISABLE_CIPHER:
+	case TLS_ENABLE_CIPHER: {
+		char suite[65];
+		if ((e = string_value(optval, optlen, suite, sizeof suite)) != 0 ||
+		    strspn(suite, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(suite)) {
+			tls_socket_set_error(s, "a cipher suite name, such as TLS_AES_128_GCM_SHA256");
+			return e == EFAULT ? EFAULT : EINVAL;
+		}
+		/* The last word on a suite counts: drop it from the other list. */
+		list_remove(name == TLS_DISABLE_CIPHER ? s->ciphers_on : s->ciphers_off, suite);
+		return list_add(name == TLS_DISABLE_CIPHER ? s->ciphers_off : s->ciphers_on, sizeof s->ciphers_off, suite)
+			       ? 0 : ENOBUFS;
+	}
+	case TLS_SESSION_TTL:
+		if ((e = int_value(optval, optlen, &v)) != 0)
+			return e;
+		if (v < 0)
+			return EINVAL;
+		s->session_ttl = v;
+		return 0;
+	case TLS_CONTEXT:
+		if (optlen < sizeof s->context)
+			return EINVAL;
+		return copy_from_caller(&s->context, optval, sizeof s->context) ? 0 : EFAULT;
+	case TLS_SESSION_REUSE:
+	case TLS_REVOCATION_CHECKS:
+	case TLS_OCSP_STAPLED_CHECKS:
+	case TLS_OCSP_CHECKS:
+	case TLS_CRL_CHECKS:
+	case TLS_CACHED_REV_CHECKS:
+		if ((e = int_value(optval, optlen, &v)) != 0)
+			return e;
+		if (v != 0 && v != 1) {
+			tls_socket_set_error(s, "socket option %d takes 0 or 1", name);
+			return EINVAL;
+		}
+		if (v == 1 && (name == TLS_OCSP_CHECKS || name == TLS_CRL_CHECKS || name == TLS_CACHED_REV_CHECKS)) {
+			tls_socket_set_error(s, "online OCSP, CRL and cached revocation checks are not available: the helper "
+						"checks stapled OCSP responses (ocsp-stapling in ssa.ini(5))");
+			return EOPNOTSUPP;
+		}
+		if (name == TLS_OCSP_CHECKS || name == TLS_CRL_CHECKS || name == TLS_CACHED_REV_CHECKS)
+			return 0; /* off, as they are */
+		if ((e = check_tighten(s, name, v)) != 0)
+			return e;
+		*(name == TLS_SESSION_REUSE ? &s->session_reuse
+		  : name == TLS_REVOCATION_CHECKS ? &s->revocation_checks : &s->ocsp_stapled_checks) = v;
+		return 0;
 	case TLS_TRUSTED_PEER_CERTIFICATES:
 		if ((e = check_tighten(s, name, 0)) != 0)
 			return e;

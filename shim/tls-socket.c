@@ -60,6 +60,7 @@ static void tls_socket_free(struct tls_socket *s)
 			close(s->file_fd[i]);
 	pthread_mutex_destroy(&s->lock);
 	free(s->program);
+	free(s->trusted_ciphers);
 	free(s->peer_identity);
 	free(s->peer_chain);
 	free(s);
@@ -86,6 +87,7 @@ int tls_socket_add(int fd, int domain)
 	s->version = -1;
 	s->ctl = -1;
 	s->version_min = s->version_max = s->range_min = s->range_max = -1;
+	s->session_ttl = s->session_reuse = s->revocation_checks = s->ocsp_stapled_checks = -1;
 	s->file_fd[0] = s->file_fd[1] = s->file_fd[2] = -1;
 
 	pthread_mutex_lock(&table_lock);

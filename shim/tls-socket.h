@@ -46,6 +46,13 @@ struct tls_socket {
 	int version_min, version_max;     /* TLS_1_x, or -1: the policy's */
 	char alpn[256];                   /* TLS_ALPN list, "" if unset */
 	char *program;                    /* TLS_PROGRAM, or NULL: /proc/self/exe */
+	char ciphers_off[512], ciphers_on[512]; /* TLS_DISABLE/ENABLE_CIPHER, comma-joined */
+	int session_ttl;                  /* TLS_SESSION_TTL, seconds, or -1 */
+	uint64_t context;                 /* TLS_CONTEXT */
+	int session_reuse;                /* TLS_SESSION_REUSE 0/1, or -1 */
+	int revocation_checks;            /* TLS_REVOCATION_CHECKS 0/1, or -1 */
+	int ocsp_stapled_checks;          /* TLS_OCSP_STAPLED_CHECKS 0/1, or -1 */
+	char *trusted_ciphers;            /* TLS_TRUSTED_CIPHERS after connect, malloc'd */
 	int file_fd[3];                   /* SSA_FILE_TRUST, _CHAIN, _KEY order; -1 if unset */
 	/* What the helper reported on success. */
 	char alpn_chosen[256];

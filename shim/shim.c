@@ -306,6 +306,14 @@ static int append_chain(struct tls_socket *s, const struct ssa_field *f)
 	return 0;
 }
 
+/* Replace the malloc'd string *slot by field f: 0, -ENOMEM or -EPROTO. */
+static int replace_string_field(char **slot, const struct ssa_field *f)
+{
+	free(*slot);
+	*slot = NULL;
+	return ssa_field_strdup(f, slot);
+}
+
 /* Copy a sockaddr field into dst: 0 or -EPROTO. */
 static int field_sockaddr(const struct ssa_field *f, struct sockaddr_storage *dst, socklen_t *len)
 {
@@ -373,9 +381,7 @@ static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
 			r = ssa_field_str(&f, s->cipher, sizeof s->cipher);
 			break;
 		case SSA_TAG_PEER_IDENTITY:
-			free(s->peer_identity);
-			s->peer_identity = NULL;
-			r = ssa_field_strdup(&f, &s->peer_identity);
+			r = replace_string_field(&s->peer_identity, &f);
 			break;
 		case SSA_TAG_PEER_CHAIN:
 			r = append_chain(s, &f);
@@ -396,9 +402,7 @@ static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
 			r = ssa_field_str(&f, s->ocsp_status, sizeof s->ocsp_status);
 			break;
 		case SSA_TAG_TRUSTED_CIPHERS:
-			free(s->trusted_ciphers);
-			s->trusted_ciphers = NULL;
-			r = ssa_field_strdup(&f, &s->trusted_ciphers);
+			r = replace_string_field(&s->trusted_ciphers, &f);
 			break;
 		case SSA_TAG_VERSION_RANGE:
 			r = ssa_field_u32(&f, &u32);

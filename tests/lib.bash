@@ -400,17 +400,10 @@ start_openssl_server() {
     _start_listening openssl "$fifo" _openssl_cmd
 }
 
-# start_truncating_server CHAIN KEY [DATA-FILE]: tests/servers/
-# truncating-server.py on 127.0.0.1: sends DATA-FILE (or a short line),
-# then FIN without close_notify.
+# start_truncating_server CHAIN KEY DATA-FILE: tls-test-server.py --mode
+# truncate: sends DATA-FILE, then a FIN without close_notify.
 start_truncating_server() {
-    local chain=$1 key=$2 data=${3:-}
-    _trunc_cmd() {
-        SRV_CMD=("$PYTHON" "$SSA_TESTS_DIR/servers/truncating-server.py"
-                 --cert "$chain" --key "$key" --port "$1")
-        [ -n "$data" ] && SRV_CMD+=(--data "$data")
-    }
-    _start_listening truncating /dev/null _trunc_cmd
+    start_test_server truncate "$1" "$2" --payload "$3"
 }
 
 # start_test_server MODE CHAIN KEY [EXTRA-ARGS...]: tests/servers/

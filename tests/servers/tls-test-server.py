@@ -28,7 +28,7 @@ Modes:
   noread    handshake; never read; hold the connection until the client resets
             or fully closes it (a mere FIN from the client is not enough:
             closing with its unread data would send a RST).
-  truncate  handshake; send "partial\\n" 1000 times; then end the TCP
+  truncate  handshake; send --payload FILE (default "partial\\n" 1000 times); then end the TCP
             connection WITHOUT close_notify (a FIN, not a RST).
 
 Only the Python standard library is used.
@@ -146,7 +146,11 @@ def serve_sink(tls):
 
 def serve_truncate(tls):
     try:
-        tls.sendall(b"partial\n" * 1000)
+        if ARGS.payload:
+            with open(ARGS.payload, "rb") as f:
+                tls.sendall(f.read())
+        else:
+            tls.sendall(b"partial\n" * 1000)
         # End the TCP stream without close_notify: a plain socket on a dup of
         # the same kernel socket lets us shutdown() underneath the TLS layer,
         # so the peer sees a FIN right after the last application-data
@@ -221,6 +225,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--delay", type=float, default=1.0)
     ap.add_argument("--report")
+    ap.add_argument("--payload", help="truncate: send this file instead of 'partial' lines")
     ARGS = ap.parse_args()
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

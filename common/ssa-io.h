@@ -25,7 +25,7 @@ int ssa_send_all(int fd, const void *buf, size_t len, int64_t deadline_ms);
 int ssa_recv_exact(int fd, void *buf, size_t len, int64_t deadline_ms);
 
 /* Most descriptors one message carries. */
-#define SSA_FDS_MAX 8
+#define SSA_FDS_MAX 24
 
 /*
  * Pass `n` (1..SSA_FDS_MAX) descriptors over AF_UNIX socket `fd`: one byte of

@@ -57,6 +57,16 @@ void ssa_msg_put(struct ssa_msg *m, uint16_t tag, const void *value, size_t len)
 	m->len += 4 + len;
 }
 
+void ssa_msg_put_raw(struct ssa_msg *m, const void *fields, size_t len)
+{
+	if (m->overflow || m->cap - m->len < len) {
+		m->overflow = true;
+		return;
+	}
+	memcpy(m->buf + m->len, fields, len);
+	m->len += len;
+}
+
 void ssa_msg_put_str(struct ssa_msg *m, uint16_t tag, const char *s)
 {
 	if (s)
@@ -102,6 +112,11 @@ long ssa_wire_check_header(const uint8_t header[SSA_WIRE_HEADER_SIZE], enum ssa_
 	    get_be16(header + 4) != want || body_len > SSA_WIRE_BODY_MAX)
 		return -EPROTO;
 	return (long)body_len;
+}
+
+enum ssa_msg_type ssa_wire_type(const uint8_t header[SSA_WIRE_HEADER_SIZE])
+{
+	return (enum ssa_msg_type)get_be16(header + 4);
 }
 
 void ssa_field_iter_init(struct ssa_field_iter *it, const uint8_t *body, size_t len)

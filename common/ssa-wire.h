@@ -10,11 +10,30 @@
  *   header:  "SSA" version(u8) | type(u16) | reserved(u16) | body length(u32)
  *   field:   tag(u16) | length(u16) | value
  *
- * The conversation on the control connection (an AF_UNIX stream socket):
- *   shim -> helper   SSA_MSG_CONNECT   what to connect to and how
- *   helper -> shim   SSA_MSG_RESULT    errno 0 or the failure and its reason
- *   shim -> helper   one byte with SCM_RIGHTS carrying the plaintext socket
- *                    (only after a result of 0)
+ * The conversations on a control connection (an AF_UNIX stream socket to a
+ * fresh helper):
+ *
+ * connect()   shim -> helper      SSA_MSG_CONNECT, then one byte with
+ *                                 SCM_RIGHTS: the application's socket, a
+ *                                 loopback listener, the files (enum ssa_file)
+ *             helper -> shim      SSA_MSG_RESULT: errno 0, or the failure and
+ *                                 its reason
+ * listen()    shim -> helper      SSA_MSG_LISTEN (the same fields, no peer),
+ *                                 then SCM_RIGHTS: the bound TCP socket, the
+ *                                 application's end of a SOCK_SEQPACKET pair,
+ *                                 the files
+ *             helper -> shim      SSA_MSG_RESULT: whether the keys and the
+ *                                 policy allow listening; the helper then
+ *                                 stays as the listener of this socket
+ * each client listener -> helper  SSA_MSG_ACCEPT (the LISTEN body plus the
+ *                                 application's identity), then SCM_RIGHTS:
+ *                                 the client's TCP socket, the files
+ *             helper -> listener  SSA_MSG_RESULT about the handshake, with
+ *                                 SCM_RIGHTS: the application's end of the
+ *                                 plaintext connection (on success only)
+ *             listener -> app     the same result and descriptor as one
+ *                                 SOCK_SEQPACKET message, which accept()
+ *                                 receives
  */
 #ifndef SSA_WIRE_H
 #define SSA_WIRE_H
@@ -31,6 +50,8 @@
 enum ssa_msg_type {
 	SSA_MSG_CONNECT = 1,
 	SSA_MSG_RESULT = 2,
+	SSA_MSG_LISTEN = 3,
+	SSA_MSG_ACCEPT = 4,
 };
 
 /* Fields of SSA_MSG_CONNECT. */
@@ -49,18 +70,29 @@ enum ssa_connect_tag {
 	SSA_TAG_SESSION_REUSE = 12, /* u32: TLS_SESSION_REUSE the application set */
 	SSA_TAG_REVOCATION = 13, /* u32: TLS_REVOCATION_CHECKS / TLS_OCSP_STAPLED_CHECKS,
 	                          * bit 0 set: the first given, bit 1 its value; bits 2, 3 the second */
+	SSA_TAG_KEY_PAIRS = 14,  /* u32: chain and key descriptors that follow, in pairs */
+	SSA_TAG_PEER_AUTH = 15,  /* u32: TLS_REQUEST_PEER_AUTH (listening sockets) */
+	/* Added by the listener to SSA_MSG_ACCEPT: whom it serves. */
+	SSA_TAG_APP_PID = 32,    /* u32: the application's pid, from SO_PEERCRED */
+	SSA_TAG_APP_UID = 33,    /* u32: its uid */
+	SSA_TAG_APP_GID = 34,    /* u32: its gid */
+	SSA_TAG_EXE_VERIFIED = 35, /* u32: 1 if SSA_TAG_EXE was read from /proc */
 };
 
 /*
- * Files the application opened with its own permissions and passes with
- * the two sockets, in this order after them (SCM_RIGHTS): the helper never
- * opens a path an application names.
+ * Files the application opened with its own permissions and passes after
+ * the sockets (SCM_RIGHTS): the helper never opens a path an application
+ * names.  First the trust anchors if SSA_TAG_FILES has SSA_FILE_TRUST, then
+ * SSA_TAG_KEY_PAIRS pairs of chain (PEM, leaf first) and key (PEM or DER).
+ * The descriptors may be shared by several helpers: they are read with
+ * pread(2), never moving the file offset.
  */
 enum ssa_file {
-	SSA_FILE_TRUST = 1 << 0, /* TLS_TRUSTED_PEER_CERTIFICATES: PEM file or directory */
-	SSA_FILE_CHAIN = 1 << 1, /* TLS_CERTIFICATE_CHAIN: PEM, leaf first */
-	SSA_FILE_KEY = 1 << 2,   /* TLS_PRIVATE_KEY: PEM or DER */
+	SSA_FILE_TRUST = 1 << 0, /* TLS_TRUSTED_PEER_CERTIFICATES: PEM file, or a directory's files */
 };
+
+/* Most chain and key pairs on one socket (several for SNI). */
+#define SSA_KEY_PAIRS_MAX 8
 
 /* Fields of SSA_MSG_RESULT. */
 enum ssa_result_tag {
@@ -78,6 +110,7 @@ enum ssa_result_tag {
 	SSA_TAG_POLICY = 27,     /* string: the policy sections that applied */
 	SSA_TAG_OCSP = 28,       /* string: the stapled OCSP response's fate */
 	SSA_TAG_TRUSTED_CIPHERS = 29, /* string: the suites the session offered, newline-separated */
+	SSA_TAG_SNI = 30,        /* string: the server name the client asked for (accept) */
 };
 
 /* Longest string field of any message (a PEM certificate fits; a chain is
@@ -104,6 +137,8 @@ void ssa_msg_init(struct ssa_msg *m, uint8_t *buf, size_t cap, enum ssa_msg_type
 void ssa_msg_put(struct ssa_msg *m, uint16_t tag, const void *value, size_t len);
 /* Append a NUL-free string field (the NUL is not sent); NULL is skipped. */
 void ssa_msg_put_str(struct ssa_msg *m, uint16_t tag, const char *s);
+/* Append fields already encoded (another message's body, len bytes). */
+void ssa_msg_put_raw(struct ssa_msg *m, const void *fields, size_t len);
 void ssa_msg_put_u16(struct ssa_msg *m, uint16_t tag, uint16_t v);
 void ssa_msg_put_u32(struct ssa_msg *m, uint16_t tag, uint32_t v);
 void ssa_msg_put_u64(struct ssa_msg *m, uint16_t tag, uint64_t v);
@@ -117,6 +152,9 @@ size_t ssa_msg_finish(struct ssa_msg *m);
  * oversized body.
  */
 long ssa_wire_check_header(const uint8_t header[SSA_WIRE_HEADER_SIZE], enum ssa_msg_type want);
+
+/* The type of a received header (not checked). */
+enum ssa_msg_type ssa_wire_type(const uint8_t header[SSA_WIRE_HEADER_SIZE]);
 
 /* Iterates over the fields of a received body (not owned). */
 struct ssa_field_iter {

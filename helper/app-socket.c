@@ -4,6 +4,7 @@
 #include "app-socket.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -32,6 +33,33 @@ int app_socket_check(int app, int listener)
 		    sockopt_int(fds[i], SOL_SOCKET, SO_ACCEPTCONN) != 1)
 			return -EPROTO;
 	}
+	return 0;
+}
+
+/* A TCP socket of AF_INET or AF_INET6, listening or not as `listening`. */
+static bool is_tcp(int fd, int listening)
+{
+	int domain = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN);
+
+	return (domain == AF_INET || domain == AF_INET6) && sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP &&
+	       sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN) == listening;
+}
+
+int app_socket_check_listening(int tcp, int queue)
+{
+	if (!is_tcp(tcp, 1) || sockopt_int(queue, SOL_SOCKET, SO_DOMAIN) != AF_UNIX ||
+	    sockopt_int(queue, SOL_SOCKET, SO_TYPE) != SOCK_SEQPACKET)
+		return -EPROTO;
+	return 0;
+}
+
+int app_socket_check_accepted(int tcp)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof peer;
+
+	if (!is_tcp(tcp, 0) || getpeername(tcp, (struct sockaddr *)&peer, &len) < 0)
+		return -EPROTO;
 	return 0;
 }
 
@@ -127,4 +155,33 @@ int app_socket_attach(int app, int listener, int timeout_ms)
 		close(b);
 	}
 	return -EADDRINUSE;
+}
+
+int app_socket_pair(int domain, int *app, int timeout_ms)
+{
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int a = -1, b = -ENOMEM;
+
+	if (listener < 0)
+		return -errno;
+	if (bind(listener, (struct sockaddr *)&lo, sizeof lo) < 0 || listen(listener, 4) < 0) {
+		b = -errno;
+		goto out;
+	}
+	a = socket(domain == AF_INET6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (a < 0) {
+		b = -errno;
+		goto out;
+	}
+	b = app_socket_attach(a, listener, timeout_ms);
+	if (b < 0) {
+		close(a);
+		goto out;
+	}
+	/* The helper's end is non-blocking, as the relay wants it. */
+	*app = a;
+out:
+	close(listener);
+	return b;
 }

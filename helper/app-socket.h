@@ -17,6 +17,22 @@
 /* Check that both descriptors are listening TCP sockets: 0 or -EPROTO. */
 int app_socket_check(int app, int listener);
 
+/* listen(): `tcp` is a listening TCP socket and `queue` an AF_UNIX
+ * SOCK_SEQPACKET socket: 0 or -EPROTO. */
+int app_socket_check_listening(int tcp, int queue);
+
+/* A client of a listening socket: `tcp` is a connected TCP socket: 0 or
+ * -EPROTO. */
+int app_socket_check_accepted(int tcp);
+
+/*
+ * A plaintext connection for an accepted client: a TCP socket of `domain`
+ * (AF_INET or AF_INET6, as the application's listening socket) connected
+ * over loopback, returned in *app (blocking, FD_CLOEXEC) for the
+ * application; returns the helper's end, or -errno.  Both are the caller's.
+ */
+int app_socket_pair(int domain, int *app, int timeout_ms);
+
 /* Failure: make the application's socket writable and unconnected. */
 void app_socket_release(int app);
 

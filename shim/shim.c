@@ -5,7 +5,8 @@
  *
  * Linked with -lssa-shim or loaded with LD_PRELOAD, this library defines
  * socket(), connect(), setsockopt(), getsockopt(), getpeername(),
- * getsockname(), getaddrinfo(), listen(), close(), dup2() and dup3().  For a descriptor that is not an
+ * getsockname(), getaddrinfo(), listen(), accept(), accept4(), close(), dup2()
+ * and dup3().  For a descriptor that is not an
  * IPPROTO_TLS socket each of them costs one load and a branch, then calls the
  * C library's own function (found with dlsym(RTLD_NEXT)).
  *
@@ -55,6 +56,7 @@ static struct {
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
 	int (*listen)(int, int);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 } libc;
 
@@ -70,6 +72,7 @@ static void resolve_libc(void)
 	libc.dup3 = dlsym(RTLD_NEXT, "dup3");
 	libc.getaddrinfo = dlsym(RTLD_NEXT, "getaddrinfo");
 	libc.listen = dlsym(RTLD_NEXT, "listen");
+	libc.accept4 = dlsym(RTLD_NEXT, "accept4");
 	/* Last: it is the one REAL() tests. */
 	__atomic_store_n(&libc.close, dlsym(RTLD_NEXT, "close"), __ATOMIC_RELEASE);
 }
@@ -226,15 +229,35 @@ static void program_path(char *buf, size_t size)
 	buf[n > 0 ? n : 0] = '\0';
 }
 
-/* Which of the application's files go with the request (enum ssa_file). */
-static uint32_t files_mask(const struct tls_socket *s)
+/* The application's files, in the order the request announces them
+ * (ssa-wire.h): the trust anchors, then each chain and its key.  Returns
+ * how many were put in fds[]. */
+static size_t request_files(const struct tls_socket *s, int *fds)
 {
-	uint32_t mask = 0;
+	size_t n = 0;
 
-	for (int i = 0; i < 3; i++)
-		if (s->file_fd[i] >= 0)
-			mask |= 1u << i;
-	return mask;
+	if (s->trust_fd >= 0)
+		fds[n++] = s->trust_fd;
+	for (int i = 0; i < s->n_chains; i++) {
+		fds[n++] = s->chain_fd[i];
+		fds[n++] = s->key_fd[i];
+	}
+	return n;
+}
+
+/* Every chain has its key and every key its chain: 0, or EINVAL with the
+ * reason (SPEC §2: TLS_PRIVATE_KEY is the key of the last chain given). */
+static int check_key_pairs(struct tls_socket *s)
+{
+	for (int i = 0; i < s->n_chains || (i == 0 && s->key_fd[0] >= 0); i++) {
+		if (s->chain_fd[i] < 0 || s->key_fd[i] < 0) {
+			tls_socket_set_error(s, "TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY go together: %s",
+					     s->chain_fd[i] < 0 ? "a key was given before any chain"
+								: "a chain was given without its key");
+			return EINVAL;
+		}
+	}
+	return 0;
 }
 
 /* One field per name of a comma-joined list. */
@@ -249,7 +272,8 @@ static void put_list(struct ssa_msg *m, uint16_t tag, const char *list)
 	}
 }
 
-/* Send the connect request on the control socket: 0 or -errno. */
+/* Send the request on the control socket: SSA_MSG_CONNECT with `req`, or
+ * SSA_MSG_LISTEN without one.  0 or -errno. */
 static int send_request(int ctl, const struct connect_request *req, const struct tls_socket *s)
 {
 	uint8_t buf[8192];
@@ -261,13 +285,17 @@ static int send_request(int ctl, const struct connect_request *req, const struct
 		snprintf(exe, sizeof exe, "%s", s->program);
 	else
 		program_path(exe, sizeof exe);
-	ssa_msg_init(&m, buf, sizeof buf, SSA_MSG_CONNECT);
-	ssa_msg_put_str(&m, SSA_TAG_HOSTNAME, req->hostname);
-	if (req->resolve[0]) {
-		ssa_msg_put_str(&m, SSA_TAG_RESOLVE, req->resolve);
-		ssa_msg_put_u16(&m, SSA_TAG_PORT, req->port);
-	} else {
-		ssa_msg_put(&m, SSA_TAG_ADDRESS, &req->addr, req->addr_len);
+	ssa_msg_init(&m, buf, sizeof buf, req ? SSA_MSG_CONNECT : SSA_MSG_LISTEN);
+	if (req) {
+		ssa_msg_put_str(&m, SSA_TAG_HOSTNAME, req->hostname);
+		if (req->resolve[0]) {
+			ssa_msg_put_str(&m, SSA_TAG_RESOLVE, req->resolve);
+			ssa_msg_put_u16(&m, SSA_TAG_PORT, req->port);
+		} else {
+			ssa_msg_put(&m, SSA_TAG_ADDRESS, &req->addr, req->addr_len);
+		}
+	} else if (s->peer_auth) {
+		ssa_msg_put_u32(&m, SSA_TAG_PEER_AUTH, 1);
 	}
 	if (exe[0])
 		ssa_msg_put_str(&m, SSA_TAG_EXE, exe);
@@ -277,7 +305,9 @@ static int send_request(int ctl, const struct connect_request *req, const struct
 		ssa_msg_put_u32(&m, SSA_TAG_VERSION_MAX, (uint32_t)s->version_max);
 	if (s->alpn[0])
 		ssa_msg_put_str(&m, SSA_TAG_ALPN, s->alpn);
-	ssa_msg_put_u32(&m, SSA_TAG_FILES, files_mask(s));
+	ssa_msg_put_u32(&m, SSA_TAG_FILES, s->trust_fd >= 0 ? SSA_FILE_TRUST : 0);
+	if (s->n_chains)
+		ssa_msg_put_u32(&m, SSA_TAG_KEY_PAIRS, (uint32_t)s->n_chains);
 	put_list(&m, SSA_TAG_CIPHER_OFF, s->ciphers_off);
 	put_list(&m, SSA_TAG_CIPHER_ON, s->ciphers_on);
 	if (s->session_reuse >= 0)
@@ -325,32 +355,19 @@ static int field_sockaddr(const struct ssa_field *f, struct sockaddr_storage *ds
 }
 
 /*
- * Read the helper's result into s (which the caller holds locked).  Returns 0
- * with *peer_errno set to the helper's verdict (0: connected), or -errno when
- * the helper could not be understood.
+ * Take a result's body into s (which the caller holds locked).  Returns 0
+ * with *peer_errno set to the helper's verdict (0: connected), or -errno
+ * when the body cannot be understood.
  */
-static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
+static int parse_result(const uint8_t *body, size_t body_len, struct tls_socket *s, int *peer_errno)
 {
-	uint8_t header[SSA_WIRE_HEADER_SIZE];
 	struct ssa_field_iter it;
 	struct ssa_field f;
-	uint8_t *body;
 	uint32_t u32;
-	long body_len;
-	int r, more;
+	int r = 0, more;
 
-	r = ssa_recv_exact(ctl, header, sizeof header, -1);
-	if (r < 0)
-		return r;
-	body_len = ssa_wire_check_header(header, SSA_MSG_RESULT);
-	if (body_len < 0)
-		return (int)body_len;
-	body = malloc((size_t)body_len + 1);
-	if (!body)
-		return -ENOMEM;
-	r = ssa_recv_exact(ctl, body, (size_t)body_len, -1);
 	*peer_errno = -1;
-	ssa_field_iter_init(&it, body, (size_t)body_len);
+	ssa_field_iter_init(&it, body, body_len);
 	while (r == 0 && (more = ssa_field_next(&it, &f)) != 0) {
 		if (more < 0) {
 			r = more;
@@ -404,6 +421,9 @@ static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
 		case SSA_TAG_TRUSTED_CIPHERS:
 			r = replace_string_field(&s->trusted_ciphers, &f);
 			break;
+		case SSA_TAG_SNI:
+			r = ssa_field_str(&f, s->sni, sizeof s->sni);
+			break;
 		case SSA_TAG_VERSION_RANGE:
 			r = ssa_field_u32(&f, &u32);
 			s->range_min = (int)(u32 >> 8 & 0xff);
@@ -413,9 +433,36 @@ static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
 			r = -EPROTO;
 		}
 	}
-	free(body);
 	if (r == 0 && *peer_errno < 0)
 		r = -EPROTO;
+	return r;
+}
+
+/*
+ * Read the helper's result into s (which the caller holds locked).  Returns 0
+ * with *peer_errno set to the helper's verdict (0: connected), or -errno
+ * when the helper could not be understood.
+ */
+static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
+{
+	uint8_t header[SSA_WIRE_HEADER_SIZE];
+	uint8_t *body;
+	long body_len;
+	int r;
+
+	r = ssa_recv_exact(ctl, header, sizeof header, -1);
+	if (r < 0)
+		return r;
+	body_len = ssa_wire_check_header(header, SSA_MSG_RESULT);
+	if (body_len < 0)
+		return (int)body_len;
+	body = malloc((size_t)body_len + 1);
+	if (!body)
+		return -ENOMEM;
+	r = ssa_recv_exact(ctl, body, (size_t)body_len, -1);
+	if (r == 0)
+		r = parse_result(body, (size_t)body_len, s, peer_errno);
+	free(body);
 	return r;
 }
 
@@ -494,12 +541,8 @@ static int start_attempt(int fd, struct tls_socket *s, const struct connect_requ
 	}
 	r = send_request(ctl, req, s);
 	if (r == 0) {
-		int fds[2 + 3] = { fd, listener };
-		size_t n = 2;
-		for (int i = 0; i < 3; i++)
-			if (s->file_fd[i] >= 0)
-				fds[n++] = s->file_fd[i];
-		r = ssa_send_fds(ctl, fds, n);
+		int fds[SSA_FDS_MAX] = { fd, listener };
+		r = ssa_send_fds(ctl, fds, 2 + request_files(s, fds + 2));
 	}
 	REAL(close)(listener);
 	if (r < 0) {
@@ -607,6 +650,9 @@ static int tls_connect(int fd, struct tls_socket *s, const struct sockaddr *addr
 		return EISCONN;
 	case TLS_SOCKET_FAILED:
 		return take_failure(s);
+	case TLS_SOCKET_LISTENING:
+		tls_socket_set_error(s, "the socket is listening");
+		return EOPNOTSUPP;
 	case TLS_SOCKET_IDLE:
 		break;
 	}
@@ -615,10 +661,8 @@ static int tls_connect(int fd, struct tls_socket *s, const struct sockaddr *addr
 	r = parse_address(s, addr, len, &req);
 	if (r != 0)
 		return r;
-	if ((s->file_fd[1] >= 0) != (s->file_fd[2] >= 0)) {
-		tls_socket_set_error(s, "TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY go together: one is not set");
-		return EINVAL;
-	}
+	if ((r = check_key_pairs(s)) != 0)
+		return r;
 	s->error[0] = '\0';
 	r = start_attempt(fd, s, &req);
 	if (r != 0) {
@@ -702,7 +746,7 @@ static int tls_getsockopt(struct tls_socket *s, int name, void *optval, socklen_
 				 : ENOTCONN;
 	case TLS_ID:
 		/* Also after a failure: the id finds the journal entry. */
-		if (!connected && !(s->state == TLS_SOCKET_FAILED && s->id))
+		if (!connected && !((s->state == TLS_SOCKET_FAILED || s->state == TLS_SOCKET_LISTENING) && s->id))
 			return ENOTCONN;
 		if (!optval || !optlen)
 			return EFAULT;
@@ -763,9 +807,12 @@ static int tls_getsockopt(struct tls_socket *s, int name, void *optval, socklen_
 	case TLS_OCSP_STATUS:
 		return connected ? get_string(s->ocsp_status, optval, optlen) : ENOTCONN;
 	case TLS_SNI:
+		if (!s->accepted) {
+			tls_socket_set_error(s, "TLS_SNI is the name a client asked for: only on a socket from accept()");
+			return s->state == TLS_SOCKET_LISTENING ? EOPNOTSUPP : ENOTCONN;
+		}
+		return get_string(s->sni, optval, optlen);
 	case TLS_REQUEST_PEER_AUTH:
-		tls_socket_set_error(s, "socket option %d belongs to the server side", name);
-		return EOPNOTSUPP;
 	case TLS_TRUSTED_PEER_CERTIFICATES:
 	case TLS_CERTIFICATE_CHAIN:
 	case TLS_PRIVATE_KEY:
@@ -813,6 +860,10 @@ SSA_EXPORT int getsockopt(int fd, int level, int name, void *optval, socklen_t *
 		e = get_int(IPPROTO_TLS, optval, optlen);
 	} else if (level == SOL_SOCKET && name == SO_DOMAIN) {
 		e = get_int(s->domain, optval, optlen);
+	} else if (level == SOL_SOCKET && s->state == TLS_SOCKET_LISTENING && (name == SO_ACCEPTCONN || name == SO_TYPE)) {
+		/* The descriptor is the accept queue; it answers for the
+		 * listening TCP socket it stands for. */
+		e = get_int(name == SO_ACCEPTCONN ? 1 : SOCK_STREAM, optval, optlen);
 	}
 	pthread_mutex_unlock(&s->lock);
 	tls_socket_put(s);
@@ -980,9 +1031,12 @@ static int directory_as_file(int fd)
 
 /* TLS_TRUSTED_PEER_CERTIFICATES, TLS_CERTIFICATE_CHAIN, TLS_PRIVATE_KEY: the
  * application opens the file itself, with its own permissions and relative
- * to its current directory; the helper gets the descriptor at connect(). */
-static int set_file(struct tls_socket *s, int slot, const void *optval, socklen_t optlen)
+ * to its current directory; the helper gets the descriptor at connect() or
+ * listen().  Each chain starts a new pair (several on a listening socket,
+ * chosen by SNI); a key belongs to the last chain given. */
+static int set_file(struct tls_socket *s, int name, const void *optval, socklen_t optlen)
 {
+	int *slot;
 	char path[4096];
 	int e = string_value(optval, optlen, path, sizeof path), fd;
 
@@ -994,13 +1048,24 @@ static int set_file(struct tls_socket *s, int slot, const void *optval, socklen_
 		tls_socket_set_error(s, "cannot open %s: %s", path, strerror(e));
 		return e;
 	}
-	if (slot == 0 && (fd = directory_as_file(fd)) < 0) {
+	if (name == TLS_TRUSTED_PEER_CERTIFICATES && (fd = directory_as_file(fd)) < 0) {
 		tls_socket_set_error(s, "cannot read the directory %s: %s", path, strerror(-fd));
 		return -fd;
 	}
-	if (s->file_fd[slot] >= 0)
-		REAL(close)(s->file_fd[slot]);
-	s->file_fd[slot] = fd;
+	if (name == TLS_TRUSTED_PEER_CERTIFICATES) {
+		slot = &s->trust_fd;
+	} else if (name == TLS_PRIVATE_KEY) {
+		slot = &s->key_fd[s->n_chains ? s->n_chains - 1 : 0];
+	} else if (s->n_chains == SSA_KEY_PAIRS_MAX) {
+		REAL(close)(fd);
+		tls_socket_set_error(s, "at most %d certificate chains per socket", SSA_KEY_PAIRS_MAX);
+		return ENOBUFS;
+	} else {
+		slot = &s->chain_fd[s->n_chains++];
+	}
+	if (*slot >= 0)
+		REAL(close)(*slot);
+	*slot = fd;
 	return 0;
 }
 
@@ -1093,15 +1158,13 @@ static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, so
 	case TLS_OCSP_CHECKS:
 	case TLS_CRL_CHECKS:
 	case TLS_CACHED_REV_CHECKS:
-		if (s->state != TLS_SOCKET_IDLE) {
-			tls_socket_set_error(s, "socket option %d can only be set before connect()", name);
+	case TLS_REQUEST_PEER_AUTH:
+		if (s->state != TLS_SOCKET_IDLE || s->accepted) {
+			tls_socket_set_error(s, "socket option %d can only be set before connect() or listen()", name);
 			return EOPNOTSUPP;
 		}
 		break;
 	case TLS_SNI:
-	case TLS_REQUEST_PEER_AUTH:
-		tls_socket_set_error(s, "socket option %d belongs to the server side", name);
-		return EOPNOTSUPP;
 	case TLS_ERROR:
 	case TLS_PEER_IDENTITY:
 	case TLS_PEER_CERTIFICATE_CHAIN:
@@ -1206,11 +1269,14 @@ static int tls_setsockopt(struct tls_socket *s, int name, const void *optval, so
 	case TLS_TRUSTED_PEER_CERTIFICATES:
 		if ((e = check_tighten(s, name, 0)) != 0)
 			return e;
-		return set_file(s, 0, optval, optlen);
-	case TLS_CERTIFICATE_CHAIN:
-		return set_file(s, 1, optval, optlen);
-	default: /* TLS_PRIVATE_KEY */
-		return set_file(s, 2, optval, optlen);
+		return set_file(s, name, optval, optlen);
+	case TLS_REQUEST_PEER_AUTH:
+		if ((e = int_value(optval, optlen, &v)) != 0)
+			return e;
+		s->peer_auth = v != 0;
+		return 0;
+	default: /* TLS_CERTIFICATE_CHAIN, TLS_PRIVATE_KEY */
+		return set_file(s, name, optval, optlen);
 	}
 }
 
@@ -1274,7 +1340,7 @@ SSA_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	collect_if_done(s, fd);
 	if (!addr || !len) {
 		e = EFAULT;
-	} else if (s->state == TLS_SOCKET_CONNECTED && s->local_addr_len > 0) {
+	} else if ((s->state == TLS_SOCKET_CONNECTED || s->state == TLS_SOCKET_LISTENING) && s->local_addr_len > 0) {
 		copy_addr(&s->local_addr, s->local_addr_len, addr, len);
 	} else {
 		/* Not connected to a peer: no local network address yet (the
@@ -1289,24 +1355,247 @@ SSA_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	return e ? fail(e) : 0;
 }
 
-/* --- listen() ---------------------------------------------------------- */
+/* --- listen() and accept() --------------------------------------------- */
 
 /*
- * The server side of the SSA is not built yet: a listening IPPROTO_TLS
- * socket would accept plain TCP, a silent downgrade, so listen(2) on one
- * fails with EOPNOTSUPP (and TLS_ERROR says why).
+ * listen() of an IPPROTO_TLS socket (s->lock held): 0 or an errno with
+ * s->error set.
+ *
+ * The TCP socket starts listening here (so that binding errors are the
+ * kernel's), then goes to a fresh helper together with the application's
+ * chain and key files and one end of a SOCK_SEQPACKET pair.  Once the
+ * helper has checked the keys and the policy, the other end of the pair
+ * replaces the application's descriptor (dup3(2)): from then on the
+ * descriptor is the accept queue, readable when a connection that finished
+ * its handshake waits there, and closing it closes the listening socket.
  */
+static int tls_listen(int fd, struct tls_socket *s, int backlog)
+{
+	struct stat st;
+	struct sockaddr_storage local;
+	socklen_t local_len = sizeof local;
+	struct timeval rcvtimeo = { 0 };
+	socklen_t tv_len = sizeof rcvtimeo;
+	int queue[2], fds[SSA_FDS_MAX], ctl, r, peer_errno = 0, fl, fdfl;
+
+	if (s->state == TLS_SOCKET_LISTENING)
+		return 0; /* as listen(2) again: the helper keeps its backlog */
+	if (s->state != TLS_SOCKET_IDLE || s->accepted) {
+		tls_socket_set_error(s, "a socket that is connected or was connected cannot listen");
+		return EOPNOTSUPP;
+	}
+	if (s->domain == AF_HOSTNAME) {
+		tls_socket_set_error(s, "an AF_HOSTNAME socket names a peer: listen on an AF_INET or AF_INET6 socket");
+		return EOPNOTSUPP;
+	}
+	if (s->n_chains == 0) {
+		tls_socket_set_error(s, "a listening TLS socket needs TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY "
+					"before listen()");
+		return EINVAL;
+	}
+	if ((r = check_key_pairs(s)) != 0)
+		return r;
+	if (REAL(listen)(fd, backlog) < 0)
+		return errno;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&local, &local_len) < 0)
+		local_len = 0;
+	REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVTIMEO, &rcvtimeo, &tv_len);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, queue) < 0) {
+		r = errno;
+		dissolve(fd);
+		tls_socket_set_error(s, "cannot make the accept queue: %s", strerror(r));
+		return r == EMFILE || r == ENFILE ? r : ENOBUFS;
+	}
+	s->error[0] = '\0';
+	ctl = helper_channel_open(s->error, sizeof s->error);
+	r = ctl < 0 ? ctl : send_request(ctl, NULL, s);
+	if (r == 0) {
+		fds[0] = fd;
+		fds[1] = queue[1];
+		r = ssa_send_fds(ctl, fds, 2 + request_files(s, fds + 2));
+	}
+	if (r == 0) {
+		r = read_result(ctl, s, &peer_errno);
+		if (r == 0 && peer_errno != 0)
+			r = -peer_errno;
+		else if (r < 0)
+			tls_socket_set_error(s, "the SSA helper went away before it took the listening socket");
+	} else if (ctl >= 0) {
+		tls_socket_set_error(s, "the SSA helper went away before it took the listening socket: %s",
+				     strerror(-r));
+		r = -ECONNABORTED;
+	}
+	if (ctl >= 0)
+		REAL(close)(ctl);
+	REAL(close)(queue[1]);
+	if (r < 0) {
+		REAL(close)(queue[0]);
+		dissolve(fd); /* LISTEN -> CLOSE, as before the call */
+		return -r == EPROTO || -r == EINVAL || -r == EPERM || -r == EACCES || -r == ENOMEM ||
+			       -r == ENOBUFS || -r == ECONNABORTED ? -r : ECANCELED;
+	}
+	/* The queue takes the place of the socket, with its flags. */
+	fl = fcntl(fd, F_GETFL);
+	fdfl = fcntl(fd, F_GETFD);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		fcntl(queue[0], F_SETFL, fcntl(queue[0], F_GETFL) | O_NONBLOCK);
+	if (rcvtimeo.tv_sec || rcvtimeo.tv_usec)
+		REAL(setsockopt)(queue[0], SOL_SOCKET, SO_RCVTIMEO, &rcvtimeo, sizeof rcvtimeo);
+	if (fstat(queue[0], &st) == 0)
+		s->ino = st.st_ino;
+	if (REAL(dup3)(queue[0], fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		r = errno;
+		REAL(close)(queue[0]);
+		tls_socket_set_error(s, "cannot install the accept queue: %s", strerror(r));
+		return ENOBUFS;
+	}
+	REAL(close)(queue[0]);
+	memcpy(&s->local_addr, &local, sizeof local);
+	s->local_addr_len = local_len;
+	s->state = TLS_SOCKET_LISTENING;
+	return 0;
+}
+
 SSA_EXPORT int listen(int fd, int backlog)
 {
 	struct tls_socket *s = tls_socket_get(fd);
+	int e;
 
 	if (__builtin_expect(s == NULL, 1))
 		return REAL(listen)(fd, backlog);
 	pthread_mutex_lock(&s->lock);
-	tls_socket_set_error(s, "listening IPPROTO_TLS sockets are not supported by this version of the SSA");
+	e = tls_listen(fd, s, backlog);
 	pthread_mutex_unlock(&s->lock);
 	tls_socket_put(s);
-	return fail(EOPNOTSUPP);
+	return e ? fail(e) : 0;
+}
+
+/*
+ * Receive one connection from the accept queue `fd` (blocking unless the
+ * queue is non-blocking): the new descriptor, or -errno.  The record of
+ * the new descriptor holds what the helper reported; `domain` is the
+ * listening socket's.
+ */
+static int receive_connection(int fd, int domain, int flags, struct tls_socket **out)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	uint8_t *buf = malloc(SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX);
+	struct iovec iov = { .iov_base = buf, .iov_len = SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof control.buf };
+	struct cmsghdr *c;
+	struct tls_socket *t;
+	int conn = -1, peer_errno, r;
+	ssize_t n;
+	long body_len;
+
+	if (!buf)
+		return -ENOMEM;
+	n = recvmsg(fd, &mh, flags & SOCK_CLOEXEC ? MSG_CMSG_CLOEXEC : 0);
+	if (n < 0) {
+		r = -errno;
+		free(buf);
+		return r;
+	}
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&conn, CMSG_DATA(c), sizeof conn);
+	if (n == 0 && conn < 0) {
+		free(buf);
+		return -EPIPE; /* the listener is gone */
+	}
+	body_len = (size_t)n >= SSA_WIRE_HEADER_SIZE ? ssa_wire_check_header(buf, SSA_MSG_RESULT) : -EPROTO;
+	r = conn < 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || body_len < 0 ||
+			    (size_t)body_len != (size_t)n - SSA_WIRE_HEADER_SIZE ? -EPROTO : 0;
+	if (r == 0)
+		r = tls_socket_add(conn, domain);
+	t = r == 0 ? tls_socket_get(conn) : NULL;
+	if (r == 0 && !t)
+		r = -ENOMEM;
+	if (r == 0) {
+		pthread_mutex_lock(&t->lock);
+		r = parse_result(buf + SSA_WIRE_HEADER_SIZE, (size_t)body_len, t, &peer_errno);
+		if (r == 0 && peer_errno != 0)
+			r = -EPROTO;
+		t->state = TLS_SOCKET_CONNECTED;
+		t->accepted = true;
+		pthread_mutex_unlock(&t->lock);
+	}
+	free(buf);
+	if (r < 0) {
+		if (t)
+			tls_socket_put(t);
+		if (conn >= 0) {
+			tls_socket_forget(conn);
+			REAL(close)(conn);
+		}
+		return r;
+	}
+	if (flags & SOCK_NONBLOCK)
+		fcntl(conn, F_SETFL, fcntl(conn, F_GETFL) | O_NONBLOCK);
+	*out = t;
+	return conn;
+}
+
+/* accept4() of a listening IPPROTO_TLS socket: a plaintext descriptor
+ * whose handshake is over, or -1 with errno as accept(2) has it. */
+static int tls_accept(int fd, struct tls_socket *s, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	struct tls_socket *t = NULL;
+	int domain, conn;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->state != TLS_SOCKET_LISTENING) {
+		tls_socket_set_error(s, "accept() needs a listening socket");
+		pthread_mutex_unlock(&s->lock);
+		return fail(EINVAL);
+	}
+	domain = s->domain;
+	pthread_mutex_unlock(&s->lock);
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return fail(EINVAL);
+	if (addr && !len)
+		return fail(EFAULT);
+	/* Without the lock: other threads may accept or ask at the same time. */
+	conn = receive_connection(fd, domain, flags, &t);
+	if (conn == -EPIPE || conn == -EPROTO) {
+		pthread_mutex_lock(&s->lock);
+		tls_socket_set_error(s, conn == -EPIPE ? "the SSA helper serving this listening socket is gone "
+							 "(see the journal)"
+						       : "a connection from the SSA helper could not be understood");
+		pthread_mutex_unlock(&s->lock);
+		return fail(conn == -EPIPE ? EINVAL : ECONNABORTED);
+	}
+	if (conn < 0)
+		return fail(-conn);
+	if (addr) {
+		pthread_mutex_lock(&t->lock);
+		copy_addr(&t->peer_addr, t->peer_addr_len, addr, len);
+		pthread_mutex_unlock(&t->lock);
+	}
+	tls_socket_put(t);
+	return conn;
+}
+
+SSA_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	struct tls_socket *s = tls_socket_get(fd);
+	int r;
+
+	if (__builtin_expect(s == NULL, 1))
+		return REAL(accept4)(fd, addr, len, flags);
+	r = tls_accept(fd, s, addr, len, flags);
+	tls_socket_put(s);
+	return r;
+}
+
+SSA_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return accept4(fd, addr, len, 0);
 }
 
 /* --- names ------------------------------------------------------------- */

@@ -55,9 +55,14 @@ static void tls_socket_free(struct tls_socket *s)
 {
 	if (s->ctl >= 0)
 		close(s->ctl); /* the helper gives up the attempt */
-	for (int i = 0; i < 3; i++)
-		if (s->file_fd[i] >= 0)
-			close(s->file_fd[i]);
+	if (s->trust_fd >= 0)
+		close(s->trust_fd);
+	for (int i = 0; i < SSA_KEY_PAIRS_MAX; i++) {
+		if (s->chain_fd[i] >= 0)
+			close(s->chain_fd[i]);
+		if (s->key_fd[i] >= 0)
+			close(s->key_fd[i]);
+	}
 	pthread_mutex_destroy(&s->lock);
 	free(s->program);
 	free(s->trusted_ciphers);
@@ -88,7 +93,9 @@ int tls_socket_add(int fd, int domain)
 	s->ctl = -1;
 	s->version_min = s->version_max = s->range_min = s->range_max = -1;
 	s->session_ttl = s->session_reuse = s->revocation_checks = s->ocsp_stapled_checks = -1;
-	s->file_fd[0] = s->file_fd[1] = s->file_fd[2] = -1;
+	s->trust_fd = -1;
+	for (int i = 0; i < SSA_KEY_PAIRS_MAX; i++)
+		s->chain_fd[i] = s->key_fd[i] = -1;
 
 	pthread_mutex_lock(&table_lock);
 	slot = slot_of(fd, 1);

@@ -5,8 +5,11 @@
  * The descriptor the application holds is a real TCP socket from socket()
  * on.  On a successful connect() it is connected over loopback to a socket
  * the helper holds, and carries plaintext; the helper owns the TLS session.
- * This record holds what the kernel cannot: the state of the TLS
- * connection, the host name, and what the helper reported.
+ * After listen() the descriptor is the application's end of a
+ * SOCK_SEQPACKET accept queue fed by a listening helper (listener.h in the
+ * helper), and each descriptor accept() returns is a plaintext TCP socket
+ * like a connected client's.  This record holds what the kernel cannot: the
+ * state of the TLS connection, the host name, and what the helper reported.
  */
 #ifndef SSA_TLS_SOCKET_H
 #define SSA_TLS_SOCKET_H
@@ -20,12 +23,14 @@
 #include <sys/types.h>
 
 #include "in_tls.h"
+#include "ssa-wire.h"
 
 enum tls_socket_state {
 	TLS_SOCKET_IDLE,       /* created, never connected */
 	TLS_SOCKET_CONNECTING, /* an attempt is under way: the helper works, ctl is open */
 	TLS_SOCKET_CONNECTED,  /* plaintext flows */
 	TLS_SOCKET_FAILED,     /* connect() failed; the socket is unusable */
+	TLS_SOCKET_LISTENING,  /* listen() succeeded: the fd is the accept queue */
 };
 
 /* Longest TLS_ERROR reason kept, NUL included. */
@@ -53,7 +58,14 @@ struct tls_socket {
 	int revocation_checks;            /* TLS_REVOCATION_CHECKS 0/1, or -1 */
 	int ocsp_stapled_checks;          /* TLS_OCSP_STAPLED_CHECKS 0/1, or -1 */
 	char *trusted_ciphers;            /* TLS_TRUSTED_CIPHERS after connect, malloc'd */
-	int file_fd[3];                   /* SSA_FILE_TRUST, _CHAIN, _KEY order; -1 if unset */
+	/* Files the application opened (set_file() in shim.c), -1 if unset. */
+	int trust_fd;                     /* TLS_TRUSTED_PEER_CERTIFICATES */
+	int chain_fd[SSA_KEY_PAIRS_MAX];  /* TLS_CERTIFICATE_CHAIN, in the order given */
+	int key_fd[SSA_KEY_PAIRS_MAX];    /* TLS_PRIVATE_KEY of the chain at the same index */
+	int n_chains;
+	int peer_auth;                    /* TLS_REQUEST_PEER_AUTH: 0 or 1 */
+	bool accepted;                    /* returned by accept(): the server side */
+	char sni[256];                    /* TLS_SNI of an accepted socket */
 	/* What the helper reported on success. */
 	char alpn_chosen[256];
 	char policy_sections[256];        /* TLS_POLICY_SECTIONS */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
-/* tls-client.c: the helper's TLS client session with GnuTLS (tls-client.h). */
-#include "tls-client.h"
+/* tls-session.c: the helper's TLS sessions with GnuTLS, client and server
+ * (tls-session.h). */
+#include "tls-session.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +22,10 @@
 struct session_state {
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t prio;
+	/* Server: the leaf of each chain, to refuse an SNI none of them holds. */
+	gnutls_x509_crt_t leaf[SSA_KEY_PAIRS_MAX];
+	size_t n_leaves;
+	char refused_name[256];  /* the SNI check_sni() refused, or "" */
 };
 
 static const char *const version_mods[] = {
@@ -98,7 +103,7 @@ static gnutls_cipher_algorithm_t suite_cipher(const char *name)
 	return gnutls_cipher_get_id(name);
 }
 
-int tls_client_cipher_modifiers(const struct policy *p, const char *const *off, size_t n_off,
+int tls_session_cipher_modifiers(const struct policy *p, const char *const *off, size_t n_off,
 				const char *const *on, size_t n_on, char *mods, size_t size, char *why,
 				size_t why_size)
 {
@@ -222,7 +227,7 @@ static int check_policy_extras(gnutls_session_t s, const struct policy *p, char 
 
 	if (v < p->min_version || v > p->max_version) {
 		snprintf(why, why_size, "negotiated %s, outside the policy's min-version and max-version",
-			 tls_client_version_name(s));
+			 tls_session_version_name(s));
 		return -EPROTO;
 	}
 	if (p->ocsp_stapling == POLICY_OCSP_REQUIRE && !gnutls_ocsp_status_request_is_checked(s, 0)) {
@@ -246,8 +251,43 @@ static int check_policy_extras(gnutls_session_t s, const struct policy *p, char 
 	return -EPROTO;
 }
 
-/* Trust anchors and client certificate the application passed. */
-static int apply_request(gnutls_certificate_credentials_t cred, const struct tls_client_request *req,
+/* Add one chain (PEM, leaf first) and its key (PEM or DER, SPEC §2) to
+ * cred: 0, -EPROTO (they do not match) or -EINVAL, with the reason. */
+static int add_key_pair(gnutls_certificate_credentials_t cred, const gnutls_datum_t *chain,
+			const gnutls_datum_t *key, size_t index, char *why, size_t why_size)
+{
+	bool key_pem = memmem(key->data, key->size, "-----BEGIN", 10) != NULL;
+	int r;
+
+	if (key_pem) {
+		r = gnutls_certificate_set_x509_key_mem2(cred, chain, key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	} else {
+		gnutls_x509_crt_t *crts = NULL;
+		gnutls_x509_privkey_t k = NULL;
+		unsigned n = 0;
+		r = gnutls_x509_crt_list_import2(&crts, &n, chain, GNUTLS_X509_FMT_PEM, 0);
+		if (r >= 0 && (r = gnutls_x509_privkey_init(&k)) >= 0 &&
+		    (r = gnutls_x509_privkey_import(k, key, GNUTLS_X509_FMT_DER)) >= 0)
+			r = gnutls_certificate_set_x509_key(cred, crts, n, k);
+		for (unsigned i = 0; i < n; i++)
+			gnutls_x509_crt_deinit(crts[i]);
+		gnutls_free(crts);
+		if (k)
+			gnutls_x509_privkey_deinit(k);
+	}
+	if (r >= 0)
+		return 0;
+	if (r == GNUTLS_E_CERTIFICATE_KEY_MISMATCH) {
+		snprintf(why, why_size, "TLS_PRIVATE_KEY does not match TLS_CERTIFICATE_CHAIN%s", 
+			 index ? " (a later pair)" : "");
+		return -EPROTO;
+	}
+	snprintf(why, why_size, "TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY cannot be used: %s", gnutls_strerror(r));
+	return -EINVAL;
+}
+
+/* Trust anchors and certificates the application passed. */
+static int apply_request(gnutls_certificate_credentials_t cred, const struct tls_request *req,
 			 char *why, size_t why_size)
 {
 	int r;
@@ -260,36 +300,30 @@ static int apply_request(gnutls_certificate_credentials_t cred, const struct tls
 			return -EINVAL;
 		}
 	}
-	if (!req->chain.size)
-		return 0;
-	/* The chain is PEM; the key PEM or DER (SPEC §2). */
-	bool key_pem = memmem(req->key.data, req->key.size, "-----BEGIN", 10) != NULL;
-	if (key_pem) {
-		r = gnutls_certificate_set_x509_key_mem2(cred, &req->chain, &req->key, GNUTLS_X509_FMT_PEM, NULL, 0);
-	} else {
-		gnutls_x509_crt_t *crts = NULL;
-		gnutls_x509_privkey_t key = NULL;
-		unsigned n = 0;
-		r = gnutls_x509_crt_list_import2(&crts, &n, &req->chain, GNUTLS_X509_FMT_PEM, 0);
-		if (r >= 0 && (r = gnutls_x509_privkey_init(&key)) >= 0 &&
-		    (r = gnutls_x509_privkey_import(key, &req->key, GNUTLS_X509_FMT_DER)) >= 0)
-			r = gnutls_certificate_set_x509_key(cred, crts, n, key);
-		for (unsigned i = 0; i < n; i++)
-			gnutls_x509_crt_deinit(crts[i]);
-		gnutls_free(crts);
-		if (key)
-			gnutls_x509_privkey_deinit(key);
-	}
-	if (r < 0) {
-		snprintf(why, why_size, "TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY cannot be used: %s",
-			 gnutls_strerror(r));
-		return -EINVAL;
+	for (size_t i = 0; i < req->n_pairs; i++) {
+		r = add_key_pair(cred, &req->chain[i], &req->key[i], i, why, why_size);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
 
-/* Offer the application's ALPN list (RFC 7301). */
-static int set_alpn(gnutls_session_t s, const char *list)
+int tls_check_key_pairs(const struct tls_request *req, char *why, size_t why_size)
+{
+	gnutls_certificate_credentials_t cred;
+	int r = 0;
+
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < req->n_pairs && r == 0; i++)
+		r = add_key_pair(cred, &req->chain[i], &req->key[i], i, why, why_size);
+	gnutls_certificate_free_credentials(cred);
+	return r;
+}
+
+/* Offer the application's ALPN list (RFC 7301), or as a server select
+ * from it (flags GNUTLS_ALPN_*). */
+static int set_alpn(gnutls_session_t s, const char *list, unsigned flags)
 {
 	gnutls_datum_t protos[32];
 	unsigned n = 0;
@@ -303,10 +337,10 @@ static int set_alpn(gnutls_session_t s, const char *list)
 		if (*p == ',')
 			p++;
 	}
-	return gnutls_alpn_set_protocols(s, protos, n, 0);
+	return gnutls_alpn_set_protocols(s, protos, n, flags);
 }
 
-const char *tls_client_alpn(gnutls_session_t s, char *buf, size_t size)
+const char *tls_session_alpn(gnutls_session_t s, char *buf, size_t size)
 {
 	gnutls_datum_t chosen = { 0 };
 
@@ -318,42 +352,106 @@ const char *tls_client_alpn(gnutls_session_t s, char *buf, size_t size)
 	return buf;
 }
 
+/* Free what a session owns besides itself. */
+static void state_free(struct session_state *st)
+{
+	if (!st)
+		return;
+	if (st->cred)
+		gnutls_certificate_free_credentials(st->cred);
+	if (st->prio)
+		gnutls_priority_deinit(st->prio);
+	for (size_t i = 0; i < st->n_leaves; i++)
+		gnutls_x509_crt_deinit(st->leaf[i]);
+	free(st);
+}
+
+/*
+ * A new session of `role` on fd with the state's credentials and the
+ * policy's priorities, owning `st` from then on: 0 and *out, or -errno
+ * with the reason (st is then the caller's still).
+ */
+static int session_new(unsigned role, int fd, const struct policy *p, const struct tls_request *req,
+		       struct session_state *st, gnutls_session_t *out, char *why, size_t why_size)
+{
+	gnutls_session_t s;
+	int r;
+
+	if (gnutls_init(&s, role) < 0)
+		return -ENOMEM;
+	r = build_priority(p, req->cipher_mods ? req->cipher_mods : "", &st->prio, why, why_size);
+	if (r == 0 && gnutls_priority_set(s, st->prio) < 0)
+		r = -ECANCELED;
+	if (r == 0 && gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, st->cred) < 0)
+		r = -ENOMEM;
+	if (r < 0) {
+		gnutls_deinit(s);
+		return r;
+	}
+	gnutls_transport_set_int(s, fd);
+	gnutls_handshake_set_timeout(s, p->handshake_timeout * 1000);
+	gnutls_session_set_ptr(s, st);
+	*out = s;
+	return 0;
+}
+
+/* Run the handshake of `s` to its end: 0, or -errno with the reason
+ * (GnuTLS's error mapped to SPEC §3). */
+static int run_handshake(gnutls_session_t s, unsigned timeout_s, char *why, size_t why_size)
+{
+	int r;
+
+	do
+		r = gnutls_handshake(s);
+	while (r < 0 && !gnutls_error_is_fatal(r));
+	switch (r) {
+	case GNUTLS_E_SUCCESS:
+		return 0;
+	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
+		verify_reason(s, why, why_size);
+		return -EPROTO;
+	case GNUTLS_E_TIMEDOUT:
+		snprintf(why, why_size, "TLS handshake timed out after %u s", timeout_s);
+		return -ETIMEDOUT;
+	case GNUTLS_E_PUSH_ERROR:
+	case GNUTLS_E_PULL_ERROR:
+	case GNUTLS_E_PREMATURE_TERMINATION:
+		snprintf(why, why_size, "TLS handshake failed: the peer closed or reset the TCP connection (%s)",
+			 gnutls_strerror(r));
+		return -ECONNRESET;
+	case GNUTLS_E_FATAL_ALERT_RECEIVED:
+		snprintf(why, why_size, "TLS handshake failed: the peer sent alert '%s'",
+			 gnutls_alert_get_name(gnutls_alert_get(s)));
+		return -EPROTO;
+	default:
+		/* Tell the peer, where an alert fits (unrecognized_name,
+		 * no_application_protocol, certificate_required ...). */
+		gnutls_alert_send_appropriate(s, r);
+		snprintf(why, why_size, "TLS handshake failed: %s", gnutls_strerror(r));
+		return -EPROTO;
+	}
+}
+
 int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
-			 const struct tls_client_request *req, gnutls_session_t *session, char *why,
+			 const struct tls_request *req, gnutls_session_t *session, char *why,
 			 size_t why_size)
 {
 	struct session_state *st = calloc(1, sizeof *st);
-	gnutls_certificate_credentials_t cred = NULL;
 	gnutls_session_t s = NULL;
 	int r;
 
-	if (!st || gnutls_certificate_allocate_credentials(&cred) < 0) {
+	if (!st || gnutls_certificate_allocate_credentials(&st->cred) < 0) {
 		free(st);
 		return -ENOMEM;
 	}
-	st->cred = cred;
-	r = req->replace_trust ? 0 : load_trust(cred, p->trust_store, why, why_size);
+	r = req->replace_trust ? 0 : load_trust(st->cred, p->trust_store, why, why_size);
 	if (r == 0)
-		r = apply_request(cred, req, why, why_size);
-	if (r < 0)
-		goto fail;
-	if (gnutls_init(&s, GNUTLS_CLIENT) < 0) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	/* The credentials and priorities go with the session: freed in
-	 * tls_client_free(). */
-	gnutls_session_set_ptr(s, st);
-	r = build_priority(p, req->cipher_mods ? req->cipher_mods : "", &st->prio, why, why_size);
-	if (r < 0)
-		goto fail;
-	if (gnutls_priority_set(s, st->prio) < 0) {
-		r = -ECANCELED;
-		goto fail;
-	}
-	if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0) {
-		r = -ENOMEM;
-		goto fail;
+		r = apply_request(st->cred, req, why, why_size);
+	if (r == 0)
+		r = session_new(GNUTLS_CLIENT, fd, p, req, st, &s, why, why_size);
+	if (r < 0) {
+		state_free(st);
+		return r;
 	}
 	if (!is_ip_literal(hostname)) {
 		/* SNI carries the name without a root's trailing dot. */
@@ -363,77 +461,141 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		gnutls_server_name_set(s, GNUTLS_NAME_DNS, hostname, n);
 	}
 	gnutls_session_set_verify_cert(s, hostname, 0);
-	if (req->alpn && set_alpn(s, req->alpn) < 0) {
+	if (req->alpn && set_alpn(s, req->alpn, 0) < 0) {
 		snprintf(why, why_size, "TLS_ALPN: GnuTLS refused the protocol list");
-		r = -EINVAL;
-		goto fail;
+		tls_session_free(s);
+		return -EINVAL;
 	}
-	gnutls_transport_set_int(s, fd);
-	gnutls_handshake_set_timeout(s, p->handshake_timeout * 1000);
-
-	do
-		r = gnutls_handshake(s);
-	while (r < 0 && !gnutls_error_is_fatal(r));
-	if (r == GNUTLS_E_SUCCESS) {
+	r = run_handshake(s, p->handshake_timeout, why, why_size);
+	if (r == 0) {
 		r = check_policy_extras(s, p, why, why_size);
-		if (r == 0) {
-			*session = s;
+		if (r < 0)
+			gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
+	}
+	if (r < 0) {
+		tls_session_free(s);
+		return r;
+	}
+	*session = s;
+	return 0;
+}
+
+/* Server, after the ClientHello: refuse a server name that none of the
+ * chains holds (RFC 6066 §3: unrecognized_name). */
+static int check_sni(gnutls_session_t s)
+{
+	struct session_state *st = gnutls_session_get_ptr(s);
+	char name[256];
+	size_t len = sizeof name;
+	unsigned type;
+
+	if (gnutls_server_name_get(s, name, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS)
+		return 0; /* no SNI: the first chain */
+	for (size_t i = 0; i < st->n_leaves; i++)
+		if (gnutls_x509_crt_check_hostname2(st->leaf[i], name, 0))
 			return 0;
+	memcpy(st->refused_name, name, sizeof name);
+	return GNUTLS_E_UNRECOGNIZED_NAME;
+}
+
+/* Keep the leaf of each chain, for check_sni(): 0 or -EINVAL. */
+static int keep_leaves(struct session_state *st, const struct tls_request *req)
+{
+	for (size_t i = 0; i < req->n_pairs; i++) {
+		gnutls_x509_crt_t *crts = NULL;
+		unsigned n = 0;
+		if (gnutls_x509_crt_list_import2(&crts, &n, &req->chain[i], GNUTLS_X509_FMT_PEM, 0) < 0 || n == 0)
+			return -EINVAL;
+		st->leaf[st->n_leaves++] = crts[0];
+		for (unsigned j = 1; j < n; j++)
+			gnutls_x509_crt_deinit(crts[j]);
+		gnutls_free(crts);
+	}
+	return 0;
+}
+
+int tls_server_handshake(int fd, const struct policy *p, const struct tls_request *req,
+			 gnutls_session_t *session, char *why, size_t why_size)
+{
+	struct session_state *st = calloc(1, sizeof *st);
+	gnutls_session_t s = NULL;
+	int r = 0;
+
+	if (!st || gnutls_certificate_allocate_credentials(&st->cred) < 0) {
+		free(st);
+		return -ENOMEM;
+	}
+	if (req->request_peer_auth && !req->replace_trust)
+		r = load_trust(st->cred, p->trust_store, why, why_size);
+	if (r == 0)
+		r = apply_request(st->cred, req, why, why_size);
+	if (r == 0 && keep_leaves(st, req) < 0) {
+		snprintf(why, why_size, "TLS_CERTIFICATE_CHAIN holds no certificate");
+		r = -EINVAL;
+	}
+	if (r == 0)
+		r = session_new(GNUTLS_SERVER, fd, p, req, st, &s, why, why_size);
+	if (r < 0) {
+		state_free(st);
+		return r;
+	}
+	gnutls_handshake_set_post_client_hello_function(s, check_sni);
+	if (req->request_peer_auth) {
+		/* Verified during the handshake: the chain against the trust
+		 * anchors, and the leaf's purpose (RFC 5280 §4.2.1.12). */
+		gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
+						  .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT };
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert2(s, &purpose, 1, 0);
+	}
+	if (req->alpn && set_alpn(s, req->alpn, GNUTLS_ALPN_SERVER_PRECEDENCE | GNUTLS_ALPN_MANDATORY) < 0) {
+		snprintf(why, why_size, "TLS_ALPN: GnuTLS refused the protocol list");
+		tls_session_free(s);
+		return -EINVAL;
+	}
+	r = run_handshake(s, p->handshake_timeout, why, why_size);
+	if (r == 0) {
+		int v = tls_version_of(s);
+		if (v < p->min_version || v > p->max_version) {
+			snprintf(why, why_size, "negotiated %s, outside the policy's min-version and max-version",
+				 tls_session_version_name(s));
+			gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_PROTOCOL_VERSION);
+			r = -EPROTO;
 		}
-		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
-		goto fail;
 	}
-	switch (r) {
-	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
-		verify_reason(s, why, why_size);
-		r = -EPROTO;
-		break;
-	case GNUTLS_E_TIMEDOUT:
-		snprintf(why, why_size, "TLS handshake timed out after %u s", p->handshake_timeout);
-		r = -ETIMEDOUT;
-		break;
-	case GNUTLS_E_PUSH_ERROR:
-	case GNUTLS_E_PULL_ERROR:
-	case GNUTLS_E_PREMATURE_TERMINATION:
-		snprintf(why, why_size, "TLS handshake failed: the peer closed or reset the TCP connection (%s)",
-			 gnutls_strerror(r));
-		r = -ECONNRESET;
-		break;
-	case GNUTLS_E_FATAL_ALERT_RECEIVED:
-		snprintf(why, why_size, "TLS handshake failed: the peer sent alert '%s'",
-			 gnutls_alert_get_name(gnutls_alert_get(s)));
-		r = -EPROTO;
-		break;
-	default:
-		snprintf(why, why_size, "TLS handshake failed: %s", gnutls_strerror(r));
-		r = -EPROTO;
+	if (r == GNUTLS_E_SUCCESS) {
+		*session = s;
+		return 0;
 	}
-fail:
-	if (s)
-		gnutls_deinit(s);
-	gnutls_certificate_free_credentials(cred);
-	if (st->prio)
-		gnutls_priority_deinit(st->prio);
-	free(st);
+	if (st->refused_name[0])
+		snprintf(why, why_size, "the client asked for server name '%s' (SNI), which no TLS_CERTIFICATE_CHAIN "
+			 "holds", st->refused_name);
+	tls_session_free(s);
 	return r;
 }
 
-void tls_client_free(gnutls_session_t s)
+const char *tls_session_sni(gnutls_session_t s, char *buf, size_t size)
 {
-	struct session_state *st;
+	size_t len = size;
+	unsigned type;
 
+	if (gnutls_server_name_get(s, buf, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS)
+		buf[0] = '\0';
+	return buf;
+}
+
+void tls_session_free(gnutls_session_t s)
+{
 	if (!s)
 		return;
-	st = gnutls_session_get_ptr(s);
+	struct session_state *st = gnutls_session_get_ptr(s);
 	gnutls_deinit(s);
-	gnutls_certificate_free_credentials(st->cred);
-	gnutls_priority_deinit(st->prio);
-	free(st);
+	state_free(st);
 }
 
 /* The suites the session's priorities enable, newline-separated, into
  * buf[0..size). */
-const char *tls_client_trusted_ciphers(gnutls_session_t s, char *buf, size_t size)
+const char *tls_session_trusted_ciphers(gnutls_session_t s, char *buf, size_t size)
 {
 	struct session_state *st = gnutls_session_get_ptr(s);
 	size_t used = 0;
@@ -453,7 +615,7 @@ const char *tls_client_trusted_ciphers(gnutls_session_t s, char *buf, size_t siz
 	return buf;
 }
 
-const char *tls_client_ocsp_status(gnutls_session_t s)
+const char *tls_session_ocsp_status(gnutls_session_t s)
 {
 	gnutls_datum_t resp = { 0 };
 
@@ -464,21 +626,21 @@ const char *tls_client_ocsp_status(gnutls_session_t s)
 	return "no stapled response";
 }
 
-const char *tls_client_version_name(gnutls_session_t s)
+const char *tls_session_version_name(gnutls_session_t s)
 {
 	const char *n = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
 
 	return n ? n : "unknown";
 }
 
-const char *tls_client_cipher_name(gnutls_session_t s)
+const char *tls_session_cipher_name(gnutls_session_t s)
 {
 	const char *n = gnutls_ciphersuite_get(s);
 
 	return n ? n : "unknown";
 }
 
-void tls_client_describe(gnutls_session_t s, struct ssa_msg *m)
+void tls_session_describe(gnutls_session_t s, struct ssa_msg *m)
 {
 	const gnutls_datum_t *certs;
 	unsigned n = 0;
@@ -486,7 +648,7 @@ void tls_client_describe(gnutls_session_t s, struct ssa_msg *m)
 
 	if (v >= 0)
 		ssa_msg_put_u32(m, SSA_TAG_VERSION, (uint32_t)v);
-	ssa_msg_put_str(m, SSA_TAG_CIPHER, tls_client_cipher_name(s));
+	ssa_msg_put_str(m, SSA_TAG_CIPHER, tls_session_cipher_name(s));
 
 	certs = gnutls_certificate_get_peers(s, &n);
 	for (unsigned i = 0; certs && i < n; i++) {

@@ -19,8 +19,8 @@
  *   -n MAX    exit after serving MAX connections
  *
  * Prints "listening on ADDRESS" once ready, then one line per connection
- * accepted (peer address, SNI, ALPN, version, client certificate subject)
- * and closed (bytes echoed).  Each connection is echoed until the client
+ * accepted (peer address, SNI, ALPN, version, client certificate subject
+ * and how many certificates the client sent) and closed (bytes echoed).  Each connection is echoed until the client
  * closes its side; then the server closes its own.
  */
 #define _GNU_SOURCE 1 /* accept4() */
@@ -94,16 +94,28 @@ static const char *tls_string(int fd, int option, char *buf, socklen_t size)
 	return buf;
 }
 
+/* The certificates in a PEM chain. */
+static int count_certificates(const char *pem)
+{
+	int n = 0;
+
+	for (const char *p = pem; (p = strstr(p, "-----BEGIN CERTIFICATE-----")) != NULL; p++)
+		n++;
+	return n;
+}
+
 static void report_accepted(const struct client *c)
 {
+	static char chain[65536];
 	char sni[256], alpn[256], identity[1024];
 	int version = -1;
 	socklen_t len = sizeof version;
 
 	getsockopt(c->fd, IPPROTO_TLS, TLS_CHOSEN_VERSION, &version, &len);
-	printf("accepted %s sni=%s alpn=%s version=1.%d peer=%s\n", c->addr,
+	printf("accepted %s sni=%s alpn=%s version=1.%d peer=%s peer_chain=%d\n", c->addr,
 	       tls_string(c->fd, TLS_SNI, sni, sizeof sni), tls_string(c->fd, TLS_ALPN, alpn, sizeof alpn),
-	       version, tls_string(c->fd, TLS_PEER_IDENTITY, identity, sizeof identity));
+	       version, tls_string(c->fd, TLS_PEER_IDENTITY, identity, sizeof identity),
+	       count_certificates(tls_string(c->fd, TLS_PEER_CERTIFICATE_CHAIN, chain, sizeof chain)));
 	fflush(stdout);
 }
 

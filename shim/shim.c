@@ -1397,6 +1397,10 @@ static int tls_listen(int fd, struct tls_socket *s, int backlog)
 		return r;
 	if (REAL(listen)(fd, backlog) < 0)
 		return errno;
+	/* The flags before the helper has the socket: it makes the (shared)
+	 * open file non-blocking for itself. */
+	fl = fcntl(fd, F_GETFL);
+	fdfl = fcntl(fd, F_GETFD);
 	if (REAL(getsockname)(fd, (struct sockaddr *)&local, &local_len) < 0)
 		local_len = 0;
 	REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVTIMEO, &rcvtimeo, &tv_len);
@@ -1435,8 +1439,6 @@ static int tls_listen(int fd, struct tls_socket *s, int backlog)
 			       -r == ENOBUFS || -r == ECONNABORTED ? -r : ECANCELED;
 	}
 	/* The queue takes the place of the socket, with its flags. */
-	fl = fcntl(fd, F_GETFL);
-	fdfl = fcntl(fd, F_GETFD);
 	if (fl >= 0 && (fl & O_NONBLOCK))
 		fcntl(queue[0], F_SETFL, fcntl(queue[0], F_GETFL) | O_NONBLOCK);
 	if (rcvtimeo.tv_sec || rcvtimeo.tv_usec)

@@ -81,7 +81,7 @@ setup_file() {
     export SSA_CONF_SINK_REPORT=$SSA_T/sink.report
     SSA_CONF_PORT_CLOSED=$(free_port)
     export SSA_CONF_PORT_CLOSED
-    export SSA_CONF_MODE=$SSA_TEST_MODE SSA_CONF_HOST=127.0.0.1
+    export SSA_CONF_MODE=$SSA_TEST_MODE SSA_CONF_HOST=127.0.0.1 SSA_CONF_PKI=$PKI
     export SSA_CONF_HELPER=$SSA_HELPER
 
     # Run the program once; the tests look at what it printed.

@@ -41,6 +41,7 @@ static struct setup {
 	const char *host; /* SSA_CONF_HOST, an IPv4 literal */
 	int echo, delay, silent, reset, info, sink, noread, truncate, wrongname, closed;
 	const char *sink_report;
+	const char *pki;  /* SSA_CONF_PKI: the test PKI (server chain and key) */
 } setup;
 
 enum verdict { PASS, FAIL, NA };
@@ -324,23 +325,161 @@ out:
 	close(fd);
 }
 
-/* A TLS socket cannot listen yet (the server side is to come): listen()
- * refuses with EOPNOTSUPP rather than accept plain TCP, and the socket is
- * still good for a client. */
+/* A listening IPPROTO_TLS socket with the test server's chain and key on
+ * an ephemeral loopback port (its address in *a), or -1 with errno. */
+static int tls_listener(int flags, struct sockaddr_in *a)
+{
+	char chain[4096], key[4096];
+	socklen_t len = sizeof *a;
+	int fd = socket(AF_INET, SOCK_STREAM | flags, IPPROTO_TLS);
+
+	snprintf(chain, sizeof chain, "%s/good-chain.pem", setup.pki);
+	snprintf(key, sizeof key, "%s/good-key.pem", setup.pki);
+	*a = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (fd < 0 || setsockopt(fd, IPPROTO_TLS, TLS_CERTIFICATE_CHAIN, chain, (socklen_t)strlen(chain) + 1) < 0 ||
+	    setsockopt(fd, IPPROTO_TLS, TLS_PRIVATE_KEY, key, (socklen_t)strlen(key) + 1) < 0 ||
+	    bind(fd, (struct sockaddr *)a, sizeof *a) < 0 || listen(fd, 16) < 0 ||
+	    getsockname(fd, (struct sockaddr *)a, &len) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Seed 000: EOPNOTSUPP for connect() on a listening socket, and (SPEC §3)
+ * for listen() on a socket that connected. */
 static void case_eopnotsupp_listening(struct result *res)
 {
-	int fd = tls_socket(0, "localhost");
+	struct sockaddr_in a;
+	int fd = tls_listener(0, &a), client = -1, e;
 
-	if (listen(fd, 1) == 0 || errno != EOPNOTSUPP)
-		FAILED("listen on an IPPROTO_TLS socket: %s, expected EOPNOTSUPP", ename(errno));
-	if (try_connect(fd, setup.echo) != 0)
-		FAILED("connect after the refused listen: %s", ename(errno));
+	if (fd < 0)
+		FAILED("listen on an IPPROTO_TLS socket with a chain and key: %s", ename(errno));
+	if (try_connect(fd, setup.echo) != EOPNOTSUPP)
+		FAILED("connect on the listening socket: %s, expected EOPNOTSUPP", ename(errno));
+	client = connected(setup.echo, 0, &e);
+	if (client < 0)
+		FAILED("connect to the echo server: %s", ename(e));
+	if (listen(client, 1) == 0 || errno != EOPNOTSUPP)
+		FAILED("listen after connect: %s, expected EOPNOTSUPP", ename(errno));
+	passed(res);
+out:
+	if (client >= 0)
+		close(client);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* listen() refuses at once what could only fail at the first client. */
+static void case_listen_errors(struct result *res)
+{
+	char chain[4096], key[4096], reason[512];
+	socklen_t len = sizeof reason;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+
+	if (listen(fd, 1) == 0 || errno != EINVAL)
+		FAILED("listen without a certificate: %s, expected EINVAL", ename(errno));
+	if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, reason, &len) < 0 || !strstr(reason, "TLS_CERTIFICATE_CHAIN"))
+		FAILED("TLS_ERROR after listen without a certificate: '%s'", reason);
 	close(fd);
-	set_result(res, NA, "listen() on an IPPROTO_TLS socket fails with EOPNOTSUPP until the server side exists, "
-			    "so no TLS socket is ever listening");
-	return;
+	/* A key that is not the chain's. */
+	fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+	snprintf(chain, sizeof chain, "%s/good-chain.pem", setup.pki);
+	snprintf(key, sizeof key, "%s/wrongname-key.pem", setup.pki);
+	setsockopt(fd, IPPROTO_TLS, TLS_CERTIFICATE_CHAIN, chain, (socklen_t)strlen(chain) + 1);
+	setsockopt(fd, IPPROTO_TLS, TLS_PRIVATE_KEY, key, (socklen_t)strlen(key) + 1);
+	bind(fd, (struct sockaddr *)&a, sizeof a);
+	if (listen(fd, 1) == 0 || errno != EPROTO)
+		FAILED("listen with a key that does not match the chain: %s, expected EPROTO", ename(errno));
+	len = sizeof reason;
+	if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, reason, &len) < 0 || !strstr(reason, "does not match"))
+		FAILED("TLS_ERROR after the mismatched key: '%s'", reason);
+	if (accept(fd, NULL, NULL) >= 0 || errno != EINVAL)
+		FAILED("accept on the socket that failed to listen: %s, expected EINVAL", ename(errno));
+	passed(res);
 out:
 	close(fd);
+}
+
+/* A raw TCP connection to port that never says anything: fd or -1. */
+static int silent_tcp_client(const struct sockaddr_in *a)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)a, sizeof *a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* SPEC §3 server side: non-blocking accept with poll, readable only for a
+ * connection whose handshake is over; accept4 flags; getpeername; data and
+ * close_notify both ways. */
+static void case_listen_accept(struct result *res)
+{
+	struct sockaddr_in a, seen, client_local;
+	socklen_t len;
+	struct pollfd p;
+	char buf[64];
+	int fd = tls_listener(SOCK_NONBLOCK, &a), silent = -1, client = -1, conn = -1, e, fl;
+
+	if (fd < 0)
+		FAILED("listen: %s", ename(errno));
+	if (accept(fd, NULL, NULL) >= 0 || errno != EAGAIN)
+		FAILED("accept with nothing waiting: %s, expected EAGAIN", ename(errno));
+	silent = silent_tcp_client(&a);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (silent < 0 || poll(&p, 1, 500) != 0)
+		FAILED("a client that sent nothing made the listening socket readable (or could not connect)");
+	client = connected(ntohs(a.sin_port), 0, &e);
+	if (client < 0)
+		FAILED("TLS client to the listening socket: %s", ename(e));
+	if (poll(&p, 1, 5000) != 1 || !(p.revents & POLLIN))
+		FAILED("listening socket not readable after a handshake finished");
+	len = sizeof seen;
+	conn = accept4(fd, (struct sockaddr *)&seen, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (conn < 0)
+		FAILED("accept4: %s", ename(errno));
+	fl = fcntl(conn, F_GETFL);
+	if (!(fl & O_NONBLOCK) || !(fcntl(conn, F_GETFD) & FD_CLOEXEC))
+		FAILED("accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) flags not set");
+	len = sizeof client_local;
+	if (getsockname(client, (struct sockaddr *)&client_local, &len) < 0 || len != sizeof seen ||
+	    seen.sin_port != client_local.sin_port || seen.sin_addr.s_addr != client_local.sin_addr.s_addr)
+		FAILED("accept's address is not the client's network address");
+	len = sizeof seen;
+	if (getpeername(conn, (struct sockaddr *)&seen, &len) < 0 || seen.sin_port != client_local.sin_port)
+		FAILED("getpeername on the accepted socket: %s", ename(errno));
+	fcntl(conn, F_SETFL, fl & ~O_NONBLOCK);
+	if (write(client, "ping", 4) != 4 || read(conn, buf, sizeof buf) != 4 || memcmp(buf, "ping", 4) != 0)
+		FAILED("client to server data");
+	if (write(conn, "pong", 4) != 4 || read(client, buf, sizeof buf) != 4 || memcmp(buf, "pong", 4) != 0)
+		FAILED("server to client data");
+	/* The client's close_notify is end of file, and the other way keeps
+	 * working; then the server's. */
+	if (shutdown(client, SHUT_WR) < 0 || read(conn, buf, sizeof buf) != 0)
+		FAILED("the client's shutdown(SHUT_WR) did not read as end of file on the server");
+	if (write(conn, "late", 4) != 4 || read(client, buf, sizeof buf) != 4)
+		FAILED("the server could not answer a half-closed client");
+	close(conn);
+	conn = -1;
+	if (read(client, buf, sizeof buf) != 0)
+		FAILED("the server's close did not read as end of file on the client: %s", ename(errno));
+	passed(res);
+out:
+	if (conn >= 0)
+		close(conn);
+	if (client >= 0)
+		close(client);
+	if (silent >= 0)
+		close(silent);
+	if (fd >= 0)
+		close(fd);
 }
 
 static void case_eisconn(struct result *res)
@@ -1086,6 +1225,8 @@ static struct tcase cases[] = {
 	{ "einval-multicast", case_einval_multicast },
 	{ "efault", case_efault },
 	{ "eopnotsupp-listening", case_eopnotsupp_listening },
+	{ "listen-errors", case_listen_errors },
+	{ "listen-accept", case_listen_accept },
 	{ "eisconn", case_eisconn },
 	{ "ebadfd", case_ebadfd },
 	{ "eproto", case_eproto },
@@ -1227,6 +1368,9 @@ static const struct row {
 	{ "SPEC §3 getpeername, getsockname", "addresses" },
 	{ "SPEC §3 dup, dup2, fork", "dup-fork" },
 	{ "SPEC §3 exec without the shim", "exec" },
+	{ "SPEC §3 listen without a chain: EINVAL; mismatched key: EPROTO", "listen-errors" },
+	{ "SPEC §3 listen after connect: EOPNOTSUPP", "eopnotsupp-listening" },
+	{ "SPEC §3 non-blocking accept, poll, accept4 flags, getpeername", "listen-accept" },
 };
 
 static struct tcase *find_case(const char *name)
@@ -1262,9 +1406,11 @@ int main(int argc, char **argv)
 	setup.wrongname = env_port("SSA_CONF_PORT_WRONGNAME");
 	setup.closed = env_port("SSA_CONF_PORT_CLOSED");
 	setup.sink_report = getenv("SSA_CONF_SINK_REPORT");
+	setup.pki = getenv("SSA_CONF_PKI");
 	if (!setup.echo || !setup.delay || !setup.silent || !setup.reset || !setup.info || !setup.sink ||
-	    !setup.noread || !setup.truncate || !setup.wrongname || !setup.closed || !setup.sink_report) {
-		fprintf(stderr, "conformance: set SSA_CONF_PORT_* and SSA_CONF_SINK_REPORT (see tests/conformance.bats)\n");
+	    !setup.noread || !setup.truncate || !setup.wrongname || !setup.closed || !setup.sink_report || !setup.pki) {
+		fprintf(stderr, "conformance: set SSA_CONF_PORT_*, SSA_CONF_SINK_REPORT and SSA_CONF_PKI "
+				"(see tests/conformance.bats)\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);

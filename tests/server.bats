@@ -107,7 +107,7 @@ gnutls_cli() {
         "$SSA_TESTS_DIR/servers/ssa-https-responder.py" "$PKI/good-chain.pem" "$PKI/good-key.pem"
     wait_line "$D/https.out" '^listening on [0-9]+$' || fail "responder: $(cat "$D/https.log")"
     local port
-    port=$(awk '/^listening on/ {print $3}' "$D/https.out")
+    port=$(sed -n 's/^listening on //p' "$D/https.out")
     run timeout 10 curl -sS --cacert "$PKI/ca.pem" --resolve "localhost:$port:127.0.0.1" \
         -w 'http_version=%{http_version}\n' "https://localhost:$port/some/path"
     assert_success
@@ -174,8 +174,8 @@ gnutls_cli() {
     echo "refused" > "$D/in"
     # TLS 1.3: the server's verdict comes as an alert after the client's
     # handshake is over, so the clients fail on reading.
-    run bash -c "timeout 10 openssl s_client -CAfile '$PKI/ca.pem' -connect 127.0.0.1:$SERVER_PORT \
-        -servername localhost < '$D/in' 2>&1"
+    run bash -c "(cat '$D/in'; sleep 1) | timeout 10 openssl s_client -CAfile '$PKI/ca.pem' \
+        -connect 127.0.0.1:$SERVER_PORT -servername localhost 2>&1"
     assert_output --partial "certificate required"
     refute_line "refused"
     # From a CA neither the policy nor TLS_TRUSTED_PEER_CERTIFICATES trusts.

@@ -619,7 +619,7 @@ static uint8_t *accept_request(const struct connection *c, size_t *out_len)
 /* listen(): check the keys and the policy, report, then serve the
  * listening socket until the application closes it: 0, or -errno with
  * c->reason set (then nothing was served). */
-static int start_listening(struct connection *c, const struct tls_request *request)
+static int start_listening(struct connection *c, struct tls_request *request)
 {
 	struct listener_stats stats;
 	int files[1 + 2 * SSA_KEY_PAIRS_MAX];
@@ -628,6 +628,9 @@ static int start_listening(struct connection *c, const struct tls_request *reque
 	int r;
 
 	r = tls_check_key_pairs(request, c->reason, sizeof c->reason);
+	/* The listener keeps the descriptors, not the keys: each client's
+	 * helper reads them for itself. */
+	request_free(request);
 	if (r < 0)
 		return r;
 	c->local_len = sizeof c->local;

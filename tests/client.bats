@@ -151,18 +151,6 @@ R_VERSION='version|protocol|handshake|alert|cipher|suite'
     assert_output active
 }
 
-# journal_entry FIELD=VALUE: the helper's journal entries matching it, as
-# "KEY=value" lines, waiting up to 5 s for journald to store the entry.
-journal_entry() {
-    local i
-    for i in $(seq 50); do
-        out=$(journalctl -q --no-pager -o verbose "SYSLOG_IDENTIFIER=ssa-helper" "$1" 2>/dev/null)
-        [ -n "$out" ] && break
-        sleep 0.1
-    done
-    printf '%s\n' "$out"
-}
-
 @test "units: one structured journal entry per connection, with the TLS_ID as SSA_ID" {
     [ "$SSA_TEST_MODE" = units ] || skip "units mode only (journald runs in the container)"
     start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"

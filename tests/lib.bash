@@ -515,6 +515,18 @@ assert_same_file() {
         fail "$2 ($(stat -c %s "$2") bytes, sha256 $got) differs from $1 ($(stat -c %s "$1") bytes, sha256 $want)"
 }
 
+# journal_entry FIELD=VALUE...: the helper's journal entries matching all of
+# them, as "KEY=value" lines, waiting up to 5 s for journald to store one.
+journal_entry() {
+    local i out
+    for i in $(seq 50); do
+        out=$(journalctl -q --no-pager -o verbose "SYSLOG_IDENTIFIER=ssa-helper" "$@" 2>/dev/null)
+        [ -n "$out" ] && break
+        sleep 0.1
+    done
+    printf '%s\n' "$out"
+}
+
 # has_ipv6_loopback: ::1 is configured and bindable.
 has_ipv6_loopback() {
     "$PYTHON" -c 'import socket

@@ -271,3 +271,25 @@ print('reset')"
     assert_line after
     wait_line "$D/echo.out" '^closed .* echoed=6$' || fail "$(cat "$D/echo.out")"
 }
+
+@test "units: a server connection and its listening socket each write a journal entry" {
+    [ "$SSA_TEST_MODE" = units ] || skip "units mode only (journald runs in the container)"
+    start_echo
+    echo "journal me" > "$D/in"
+    CLI_STDIN=$D/in gnutls_cli localhost
+    assert_success
+    wait_line "$D/echo.out" '^closed ' || fail "$(cat "$D/echo.out")"
+    local client entry field
+    client=$(sed -n 's/^accepted \([^ ]*\) .*/\1/p' "$D/echo.out")
+    entry=$(journal_entry "SSA_PEER_ADDRESS=$client")
+    for field in "SSA_ROLE=server" "SSA_RESULT=ok" "SSA_PEER_NAME=localhost" \
+                 "SSA_LOCAL_ADDRESS=127.0.0.1:$SERVER_PORT" "SSA_VERSION=TLS1.3" "PRIORITY=6" \
+                 "SSA_BYTES_SENT=11" "SSA_BYTES_RECEIVED=11" "SSA_UID=0" "SSA_EXE=$(realpath "$SSA_ECHO")"; do
+        grep -q "^ *$field\$" <<< "$entry" || fail "no $field in: $entry"
+    done
+    # Closing the listening socket ends its helper, which says how it went.
+    kill "$SERVER_PID"
+    entry=$(journal_entry SSA_ROLE=listener "SSA_LOCAL_ADDRESS=127.0.0.1:$SERVER_PORT")
+    grep -q '^ *SSA_REASON=closed after 1 connections (0 refused, 0 lost)$' <<< "$entry" ||
+        fail "no listener entry: $entry"
+}

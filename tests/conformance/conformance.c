@@ -423,10 +423,11 @@ static int silent_tcp_client(const struct sockaddr_in *a)
 static void case_listen_accept(struct result *res)
 {
 	struct sockaddr_in a, seen, client_local;
+	struct epoll_event ev;
 	socklen_t len;
 	struct pollfd p;
 	char buf[64];
-	int fd = tls_listener(SOCK_NONBLOCK, &a), silent = -1, client = -1, conn = -1, e, fl;
+	int fd = tls_listener(SOCK_NONBLOCK, &a), silent = -1, client = -1, conn = -1, ep = -1, e, fl;
 
 	if (fd < 0)
 		FAILED("listen: %s", ename(errno));
@@ -441,6 +442,11 @@ static void case_listen_accept(struct result *res)
 		FAILED("TLS client to the listening socket: %s", ename(e));
 	if (poll(&p, 1, 5000) != 1 || !(p.revents & POLLIN))
 		FAILED("listening socket not readable after a handshake finished");
+	/* epoll, registered after listen(), says the same. */
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &(struct epoll_event){ .events = EPOLLIN }) < 0 ||
+	    epoll_wait(ep, &ev, 1, 1000) != 1 || !(ev.events & EPOLLIN))
+		FAILED("epoll does not report the listening socket readable");
 	len = sizeof seen;
 	conn = accept4(fd, (struct sockaddr *)&seen, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (conn < 0)
@@ -472,6 +478,8 @@ static void case_listen_accept(struct result *res)
 		FAILED("the server's close did not read as end of file on the client: %s", ename(errno));
 	passed(res);
 out:
+	if (ep >= 0)
+		close(ep);
 	if (conn >= 0)
 		close(conn);
 	if (client >= 0)
@@ -1370,7 +1378,7 @@ static const struct row {
 	{ "SPEC §3 exec without the shim", "exec" },
 	{ "SPEC §3 listen without a chain: EINVAL; mismatched key: EPROTO", "listen-errors" },
 	{ "SPEC §3 listen after connect: EOPNOTSUPP", "eopnotsupp-listening" },
-	{ "SPEC §3 non-blocking accept, poll, accept4 flags, getpeername", "listen-accept" },
+	{ "SPEC §3 non-blocking accept, poll, epoll, accept4 flags, getpeername", "listen-accept" },
 };
 
 static struct tcase *find_case(const char *name)

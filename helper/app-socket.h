@@ -21,8 +21,8 @@ int app_socket_check(int app, int listener);
  * SOCK_SEQPACKET socket: 0 or -EPROTO. */
 int app_socket_check_listening(int tcp, int queue);
 
-/* A client of a listening socket: `tcp` is a connected TCP socket: 0 or
- * -EPROTO. */
+/* A client of a listening socket: `tcp` is a TCP socket that is not
+ * listening: 0 or -EPROTO. */
 int app_socket_check_accepted(int tcp);
 
 /*

@@ -28,9 +28,10 @@
  * each client listener -> helper  SSA_MSG_ACCEPT (the LISTEN body plus the
  *                                 application's identity), then SCM_RIGHTS:
  *                                 the client's TCP socket, the files
- *             helper -> listener  SSA_MSG_RESULT about the handshake, with
+ *             helper -> listener  SSA_MSG_RESULT about the handshake, then
+ *                                 (on success only) one byte with
  *                                 SCM_RIGHTS: the application's end of the
- *                                 plaintext connection (on success only)
+ *                                 plaintext connection
  *             listener -> app     the same result and descriptor as one
  *                                 SOCK_SEQPACKET message, which accept()
  *                                 receives

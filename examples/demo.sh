@@ -1,13 +1,19 @@
 #!/bin/sh
 # demo.sh: `make demo`.  Starts a local gnutls-serv with a freshly generated
 # test CA and shows two fetches through the SSA in standalone mode: one that
-# succeeds, and one that is refused because the name does not match.
+# succeeds, and one that is refused because the name does not match.  Then
+# the server side: examples/ssa-echo-server, plain sockets with IPPROTO_TLS,
+# answers gnutls-cli.
 # Needs: certtool and gnutls-serv (gnutls-bin).  No network beyond loopback.
 set -eu
 : "${SSA_BUILDDIR:?}"
 tmp=$(mktemp -d /tmp/ssa-demo.XXXXXX)
-server=
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$tmp"; }
+server= echo_server=
+cleanup() {
+	[ -n "$server" ] && kill "$server" 2>/dev/null
+	[ -n "$echo_server" ] && kill "$echo_server" 2>/dev/null
+	rm -rf "$tmp"
+}
 trap cleanup EXIT INT TERM
 
 cd "$tmp"
@@ -44,3 +50,19 @@ if "$SSA_BUILDDIR/examples/ssa-get" 127.0.0.1 "$port" /; then
 	exit 1
 fi
 echo "   -> refused, as it must be (connect() failed with EPROTO; the reason is TLS_ERROR)"
+echo
+echo "== 3. ssa-echo-server -c cert.pem -k key.pem   (a TLS server written with plain sockets)"
+"$SSA_BUILDDIR/examples/ssa-echo-server" -c cert.pem -k key.pem > echo.out 2> echo.err &
+echo_server=$!
+i=0
+until grep -q '^listening on' echo.out 2>/dev/null; do
+	i=$((i + 1)); [ $i -lt 100 ] || { echo "ssa-echo-server did not start"; cat echo.err; exit 1; }
+	sleep 0.05
+done
+echo_port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' echo.out)
+echo "   $(head -n 1 echo.out); gnutls-cli, which knows nothing of the SSA, connects:"
+echo "hello, TLS server on plain sockets" |
+	gnutls-cli --x509cafile ca.pem -p "$echo_port" localhost 2>&1 | grep -E '^hello|Peer has closed' | sed 's/^/   /'
+sleep 0.2
+echo "   the server's view of it (accept(), then TLS_SNI, TLS_ALPN, TLS_CHOSEN_VERSION, TLS_PEER_IDENTITY):"
+grep -E '^(accepted|closed) ' echo.out | sed 's/^/   /'

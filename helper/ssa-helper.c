@@ -674,10 +674,10 @@ static int serve_client(struct connection *c, const struct policy *policy, const
 	if (getsockname(c->net_fd, (struct sockaddr *)&c->local, &c->local_len) < 0)
 		c->local_len = 0;
 	getsockopt(c->net_fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
-	r = tls_server_handshake(c->net_fd, policy, request, &c->session, c->reason, sizeof c->reason);
+	r = tls_server_handshake(c->net_fd, policy, request, &c->session, c->sni, sizeof c->sni, c->reason,
+				 sizeof c->reason);
 	if (r < 0)
 		return r;
-	tls_session_sni(c->session, c->sni, sizeof c->sni);
 	r = app_socket_pair(domain, &app, REQUEST_TIMEOUT_MS);
 	if (r < 0) {
 		snprintf(c->reason, sizeof c->reason, "cannot make the plaintext connection: %s", strerror(-r));

@@ -25,7 +25,8 @@ struct session_state {
 	/* Server: the leaf of each chain, to refuse an SNI none of them holds. */
 	gnutls_x509_crt_t leaf[SSA_KEY_PAIRS_MAX];
 	size_t n_leaves;
-	char refused_name[256];  /* the SNI check_sni() refused, or "" */
+	char asked[256];         /* server: the name the client asked for (SNI), or "" */
+	bool refused;            /* server: check_sni() refused it */
 };
 
 static const char *const version_mods[] = {
@@ -491,10 +492,11 @@ static int check_sni(gnutls_session_t s)
 
 	if (gnutls_server_name_get(s, name, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS)
 		return 0; /* no SNI: the first chain */
+	memcpy(st->asked, name, sizeof name);
 	for (size_t i = 0; i < st->n_leaves; i++)
 		if (gnutls_x509_crt_check_hostname2(st->leaf[i], name, 0))
 			return 0;
-	memcpy(st->refused_name, name, sizeof name);
+	st->refused = true;
 	return GNUTLS_E_UNRECOGNIZED_NAME;
 }
 
@@ -515,7 +517,7 @@ static int keep_leaves(struct session_state *st, const struct tls_request *req)
 }
 
 int tls_server_handshake(int fd, const struct policy *p, const struct tls_request *req,
-			 gnutls_session_t *session, char *why, size_t why_size)
+			 gnutls_session_t *session, char *sni, size_t sni_size, char *why, size_t why_size)
 {
 	struct session_state *st = calloc(1, sizeof *st);
 	gnutls_session_t s = NULL;
@@ -563,25 +565,16 @@ int tls_server_handshake(int fd, const struct policy *p, const struct tls_reques
 			r = -EPROTO;
 		}
 	}
+	snprintf(sni, sni_size, "%s", st->asked);
 	if (r == GNUTLS_E_SUCCESS) {
 		*session = s;
 		return 0;
 	}
-	if (st->refused_name[0])
+	if (st->refused)
 		snprintf(why, why_size, "the client asked for server name '%s' (SNI), which no TLS_CERTIFICATE_CHAIN "
-			 "holds", st->refused_name);
+			 "holds", st->asked);
 	tls_session_free(s);
 	return r;
-}
-
-const char *tls_session_sni(gnutls_session_t s, char *buf, size_t size)
-{
-	size_t len = size;
-	unsigned type;
-
-	if (gnutls_server_name_get(s, buf, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS)
-		buf[0] = '\0';
-	return buf;
 }
 
 void tls_session_free(gnutls_session_t s)

@@ -78,16 +78,15 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *poli
  * req->request_peer_auth require a client certificate valid for TLS client
  * authentication against the policy's trust store and req->trust.
  *
- * Returns 0 and a session the caller owns (tls_session_free()); or -EPROTO
- * (handshake failed, client rejected), -ETIMEDOUT, -ECONNRESET, -ECANCELED
- * (policy unusable), -EINVAL (certificates unusable) or -ENOMEM, with the
- * reason in why[0..why_size).  fd stays the caller's either way.
+ * The server name the client asked for goes to sni[0..sni_size) ("" if
+ * none), whether the handshake succeeds or not.  Returns 0 and a session
+ * the caller owns (tls_session_free()); or -EPROTO (handshake failed,
+ * client rejected), -ETIMEDOUT, -ECONNRESET, -ECANCELED (policy unusable),
+ * -EINVAL (certificates unusable) or -ENOMEM, with the reason in
+ * why[0..why_size).  fd stays the caller's either way.
  */
 int tls_server_handshake(int fd, const struct policy *policy, const struct tls_request *request,
-			 gnutls_session_t *session, char *why, size_t why_size);
-
-/* The server name the client asked for (SNI), or "". */
-const char *tls_session_sni(gnutls_session_t session, char *buf, size_t size);
+			 gnutls_session_t *session, char *sni, size_t sni_size, char *why, size_t why_size);
 
 /* Release a session from tls_client_handshake() or tls_server_handshake()
  * (not its socket). */

@@ -272,7 +272,7 @@ print('reset')"
     wait_line "$D/echo.out" '^closed .* echoed=6$' || fail "$(cat "$D/echo.out")"
 }
 
-@test "units: a server connection and its listening socket each write a journal entry" {
+@test "units: server connections (accepted and refused) and the listening socket each write a journal entry" {
     [ "$SSA_TEST_MODE" = units ] || skip "units mode only (journald runs in the container)"
     start_echo
     echo "journal me" > "$D/in"
@@ -287,9 +287,17 @@ print('reset')"
                  "SSA_BYTES_SENT=11" "SSA_BYTES_RECEIVED=11" "SSA_UID=0" "SSA_EXE=$(realpath "$SSA_ECHO")"; do
         grep -q "^ *$field\$" <<< "$entry" || fail "no $field in: $entry"
     done
+    # A refused client is logged at LOG_WARNING with the name it asked for.
+    CLI_STDIN=$D/in gnutls_cli --sni-hostname journal-refused.example.test --verify-hostname localhost 127.0.0.1
+    assert_failure
+    entry=$(journal_entry SSA_ROLE=server SSA_PEER_NAME=journal-refused.example.test)
+    for field in "SSA_RESULT=EPROTO" "PRIORITY=4"; do
+        grep -q "^ *$field\$" <<< "$entry" || fail "no $field in: $entry"
+    done
+    grep -q "^ *SSA_REASON=.*no TLS_CERTIFICATE_CHAIN holds" <<< "$entry" || fail "no reason: $entry"
     # Closing the listening socket ends its helper, which says how it went.
     kill "$SERVER_PID"
     entry=$(journal_entry SSA_ROLE=listener "SSA_LOCAL_ADDRESS=127.0.0.1:$SERVER_PORT")
-    grep -q '^ *SSA_REASON=closed after 1 connections (0 refused, 0 lost)$' <<< "$entry" ||
+    grep -q '^ *SSA_REASON=closed after 1 connections (1 refused, 0 lost)$' <<< "$entry" ||
         fail "no listener entry: $entry"
 }

@@ -61,16 +61,10 @@ struct listener {
  */
 static void dispatch(struct listener *l, int client)
 {
-	static uint8_t buf[SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX];
 	int fds[SSA_FDS_MAX];
 	char why[256];
-	struct ssa_msg m;
-	size_t len;
 	int ctl, r;
 
-	ssa_msg_init(&m, buf, sizeof buf, SSA_MSG_ACCEPT);
-	ssa_msg_put_raw(&m, l->request, l->request_len);
-	len = ssa_msg_finish(&m);
 	ctl = helper_channel_open(why, sizeof why);
 	if (ctl < 0) {
 		sd_journal_send("MESSAGE=TLS listener: a client was dropped: %s", why, "PRIORITY=%d", LOG_WARNING,
@@ -81,7 +75,7 @@ static void dispatch(struct listener *l, int client)
 	}
 	fds[0] = client;
 	memcpy(fds + 1, l->files, l->n_files * sizeof *fds);
-	r = len ? ssa_send_all(ctl, buf, len, ssa_now_ms() + VERDICT_READ_MS) : -ENOBUFS;
+	r = ssa_send_all(ctl, l->request, l->request_len, ssa_now_ms() + VERDICT_READ_MS);
 	if (r == 0)
 		r = ssa_send_fds(ctl, fds, 1 + l->n_files);
 	close(client);

@@ -36,9 +36,9 @@ struct listener_stats {
  *
  * listen_fd:  the application's bound, listening TCP socket
  * queue_fd:   the listener's end of the SOCK_SEQPACKET accept queue
- * request:    the body of the application's SSA_MSG_LISTEN request plus the
- *             fields naming the application, sent as the body of each
- *             client's SSA_MSG_ACCEPT (request_len bytes, the caller's)
+ * request:    the SSA_MSG_ACCEPT message sent to each client's helper (the
+ *             application's SSA_MSG_LISTEN fields plus those naming the
+ *             application; request_len bytes, the caller's)
  * files:      the trust anchors and chain/key descriptors to pass on with
  *             each client, n_files of them (the caller's)
  *

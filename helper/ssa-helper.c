@@ -590,16 +590,19 @@ static int connect_peer(struct connection *c, const struct policy *policy, const
 }
 
 /* The request each client's helper gets: the application's, plus whom it
- * came from.  A malloc'd body in *out, or NULL. */
+ * came from.  A whole SSA_MSG_ACCEPT message (malloc'd, *out_len bytes),
+ * or NULL. */
 static uint8_t *accept_request(const struct connection *c, size_t *out_len)
 {
-	size_t cap = c->body_len + 128;
-	uint8_t *buf = malloc(SSA_WIRE_HEADER_SIZE + cap);
+	/* Four u32 fields and the program's path, each after its 4-byte
+	 * field header. */
+	size_t cap = SSA_WIRE_HEADER_SIZE + c->body_len + 4 * (4 + 4) + 4 + strlen(c->exe);
+	uint8_t *buf = malloc(cap);
 	struct ssa_msg m;
 
 	if (!buf)
 		return NULL;
-	ssa_msg_init(&m, buf, SSA_WIRE_HEADER_SIZE + cap, SSA_MSG_ACCEPT);
+	ssa_msg_init(&m, buf, cap, SSA_MSG_ACCEPT);
 	ssa_msg_put_raw(&m, c->body, c->body_len);
 	ssa_msg_put_u32(&m, SSA_TAG_APP_PID, (uint32_t)c->cred.pid);
 	ssa_msg_put_u32(&m, SSA_TAG_APP_UID, (uint32_t)c->cred.uid);
@@ -607,12 +610,11 @@ static uint8_t *accept_request(const struct connection *c, size_t *out_len)
 	ssa_msg_put_u32(&m, SSA_TAG_EXE_VERIFIED, c->exe_verified);
 	/* After the application's claim: the last one counts. */
 	ssa_msg_put_str(&m, SSA_TAG_EXE, c->exe);
-	if (ssa_msg_finish(&m) == 0) {
+	*out_len = ssa_msg_finish(&m);
+	if (*out_len == 0) {
 		free(buf);
 		return NULL;
 	}
-	*out_len = m.len - SSA_WIRE_HEADER_SIZE;
-	memmove(buf, buf + SSA_WIRE_HEADER_SIZE, *out_len);
 	return buf;
 }
 
@@ -624,7 +626,7 @@ static int start_listening(struct connection *c, struct tls_request *request)
 	struct listener_stats stats;
 	int files[1 + 2 * SSA_KEY_PAIRS_MAX];
 	size_t n_files = 0, len = 0;
-	uint8_t *body;
+	uint8_t *request_msg;
 	int r;
 
 	r = tls_check_key_pairs(request, c->reason, sizeof c->reason);
@@ -636,8 +638,8 @@ static int start_listening(struct connection *c, struct tls_request *request)
 	c->local_len = sizeof c->local;
 	if (getsockname(c->listen_fd, (struct sockaddr *)&c->local, &c->local_len) < 0)
 		c->local_len = 0;
-	body = accept_request(c, &len);
-	if (!body) {
+	request_msg = accept_request(c, &len);
+	if (!request_msg) {
 		snprintf(c->reason, sizeof c->reason, "the listening socket's request is too large");
 		return -ENOBUFS;
 	}
@@ -649,12 +651,12 @@ static int start_listening(struct connection *c, struct tls_request *request)
 	close(c->ctl_fd);
 	c->ctl_fd = -1;
 	if (r == 0) {
-		listener_run(c->listen_fd, c->queue_fd, body, len, files, n_files, &stats);
+		listener_run(c->listen_fd, c->queue_fd, request_msg, len, files, n_files, &stats);
 		snprintf(c->reason, sizeof c->reason, "closed after %llu connections (%llu refused, %llu lost)",
 			 (unsigned long long)stats.accepted, (unsigned long long)stats.refused,
 			 (unsigned long long)stats.lost);
 	}
-	free(body);
+	free(request_msg);
 	return 0;
 }
 

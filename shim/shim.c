@@ -249,15 +249,17 @@ static size_t request_files(const struct tls_socket *s, int *fds)
  * reason (SPEC §2: TLS_PRIVATE_KEY is the key of the last chain given). */
 static int check_key_pairs(struct tls_socket *s)
 {
-	for (int i = 0; i < s->n_chains || (i == 0 && s->key_fd[0] >= 0); i++) {
-		if (s->chain_fd[i] < 0 || s->key_fd[i] < 0) {
-			tls_socket_set_error(s, "TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY go together: %s",
-					     s->chain_fd[i] < 0 ? "a key was given before any chain"
-								: "a chain was given without its key");
-			return EINVAL;
-		}
-	}
-	return 0;
+	const char *missing = NULL;
+
+	if (s->n_chains == 0 && s->key_fd[0] >= 0)
+		missing = "a key was given before any chain";
+	for (int i = 0; i < s->n_chains && !missing; i++)
+		if (s->key_fd[i] < 0)
+			missing = "a chain was given without its key";
+	if (!missing)
+		return 0;
+	tls_socket_set_error(s, "TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY go together: %s", missing);
+	return EINVAL;
 }
 
 /* One field per name of a comma-joined list. */

@@ -19,8 +19,7 @@ int64_t ssa_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for `events` on fd until the deadline: 0, -ETIMEDOUT or -errno. */
-static int wait_for(int fd, short events, int64_t deadline_ms)
+int ssa_wait(int fd, short events, int64_t deadline_ms)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 	int timeout, r;
@@ -51,7 +50,7 @@ int ssa_send_all(int fd, const void *buf, size_t len, int64_t deadline_ms)
 			p += n;
 			len -= (size_t)n;
 		} else if (errno == EAGAIN) {
-			int r = wait_for(fd, POLLOUT, deadline_ms);
+			int r = ssa_wait(fd, POLLOUT, deadline_ms);
 			if (r < 0)
 				return r;
 		} else if (errno != EINTR) {
@@ -73,7 +72,7 @@ int ssa_recv_exact(int fd, void *buf, size_t len, int64_t deadline_ms)
 		} else if (n == 0) {
 			return -ECONNABORTED;
 		} else if (errno == EAGAIN) {
-			int r = wait_for(fd, POLLIN, deadline_ms);
+			int r = ssa_wait(fd, POLLIN, deadline_ms);
 			if (r < 0)
 				return r;
 		} else if (errno != EINTR) {
@@ -140,7 +139,7 @@ int ssa_recv_fds(int fd, int *fds, size_t n, int64_t deadline_ms)
 		if (r >= 0)
 			break;
 		if (errno == EAGAIN) {
-			int w = wait_for(fd, POLLIN, deadline_ms);
+			int w = ssa_wait(fd, POLLIN, deadline_ms);
 			if (w < 0)
 				return w;
 		} else if (errno != EINTR) {

@@ -10,6 +10,13 @@
 int64_t ssa_now_ms(void);
 
 /*
+ * Wait with poll(2) until fd reports one of `events` (or an error or hang-up)
+ * or until `deadline_ms` (ssa_now_ms() clock; -1: no deadline); a signal
+ * does not end the wait.  Returns 0, -ETIMEDOUT, or -errno of poll(2).
+ */
+int ssa_wait(int fd, short events, int64_t deadline_ms);
+
+/*
  * Send all `len` bytes of `buf` on stream socket `fd` (blocking or not) with
  * MSG_NOSIGNAL, waiting with poll(2) until `deadline_ms` (ssa_now_ms() clock;
  * -1: no deadline).  EINTR is retried.  Returns 0, -ETIMEDOUT, or -errno of

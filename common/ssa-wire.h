@@ -14,8 +14,9 @@
  * fresh helper):
  *
  * connect()   shim -> helper      SSA_MSG_CONNECT, then one byte with
- *                                 SCM_RIGHTS: the application's socket, a
- *                                 loopback listener, the files (enum ssa_file)
+ *                                 SCM_RIGHTS: the application's socket, the
+ *                                 other end of its loopback connection (the
+ *                                 hold: shim/hold.h), the files (enum ssa_file)
  *             helper -> shim      SSA_MSG_RESULT: errno 0, or the failure and
  *                                 its reason
  * listen()    shim -> helper      SSA_MSG_LISTEN (the same fields, no peer),
@@ -43,7 +44,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SSA_WIRE_VERSION 1
+/* 2: the application's socket comes held (SSA_TAG_HOLD_*), not listening. */
+#define SSA_WIRE_VERSION 2
 #define SSA_WIRE_HEADER_SIZE 12
 /* Largest body of either message; a peer chain of a few certificates fits. */
 #define SSA_WIRE_BODY_MAX (128 * 1024)
@@ -73,6 +75,8 @@ enum ssa_connect_tag {
 	                          * bit 0 set: the first given, bit 1 its value; bits 2, 3 the second */
 	SSA_TAG_KEY_PAIRS = 14,  /* u32: chain and key descriptors that follow, in pairs */
 	SSA_TAG_PEER_AUTH = 15,  /* u32: TLS_REQUEST_PEER_AUTH (listening sockets) */
+	SSA_TAG_HOLD_FILLER = 36, /* u32: filler bytes the shim wrote to hold the socket */
+	SSA_TAG_HOLD_LOWAT = 37,  /* u32: the socket's own TCP_NOTSENT_LOWAT, to restore */
 	/* Added by the listener to SSA_MSG_ACCEPT: whom it serves. */
 	SSA_TAG_APP_PID = 32,    /* u32: the application's pid, from SO_PEERCRED */
 	SSA_TAG_APP_UID = 33,    /* u32: its uid */

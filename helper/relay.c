@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loopback.h"
 #include "ssa-io.h"
 
 #define RELAY_BUF 16384            /* one TLS record of plaintext */
@@ -228,8 +229,11 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 			if (timeout < 0 || left < timeout)
 				timeout = (int)left;
 		}
-		if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+		if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
+			res->end = "poll failed";
+			res->error = true;
 			break;
+		}
 		if (!app_fin && (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
 			app_fin = true;
 			if (linger_deadline < 0)
@@ -240,4 +244,8 @@ void relay_run(gnutls_session_t s, int net_fd, int app_fd, bool truncation_eof, 
 		res->end = "truncated: delivered as end of file (truncation = eof)";
 	else if (!res->error)
 		res->end = "close_notify both ways";
+	/* A clean end: the caller's close() ends the application's
+	 * connection with FIN, not the reset armed for the helper's death. */
+	if (!res->error)
+		loopback_arm_reset(app_fd, false);
 }

@@ -18,6 +18,9 @@ struct relay_result {
  * Relay plaintext both ways between `app_fd` (the application's connected
  * loopback socket) and the TLS `session` over `net_fd`, until both sides are
  * done.  Both descriptors are made non-blocking and stay the caller's.
+ * The caller has armed the reset of app_fd (loopback_arm_reset()), so that
+ * the helper's death reads as ECONNRESET in the application; the relay
+ * disarms it when both sides ended cleanly, and leaves it armed otherwise.
  *
  * - The application's end of file (close() or shutdown(SHUT_WR)) sends
  *   close_notify after all its data (RFC 8446 §6.1), then the peer's data

@@ -38,11 +38,13 @@
 #include <systemd/sd-journal.h>
 
 #include "app-socket.h"
+#include "hold.h"
 #include "listener.h"
 #include "in_tls.h"
 #include "peer-connect.h"
 #include "policy.h"
 #include "relay.h"
+#include "ssa-errno.h"
 #include "ssa-io.h"
 #include "ssa-wire.h"
 #include "tls-session.h"
@@ -67,9 +69,10 @@ struct connection {
 	int queue_fd;                /* LISTEN: the application's end of the accept queue, or -1 */
 	uint8_t *body;               /* LISTEN: the request, forwarded with each client */
 	size_t body_len;
-	int app_fd;                  /* plaintext loopback socket, or -1 */
-	int app_sock;                /* the application's own socket, or -1 */
-	int app_listener;            /* loopback listener from the shim, or -1 */
+	int app_fd;                  /* plaintext loopback socket (CONNECT: the hold's end), or -1 */
+	int app_sock;                /* CONNECT: the application's own socket until the hold ends, or -1 */
+	uint32_t hold_filler;        /* CONNECT: the hold (hold.h) */
+	int hold_lowat;
 	uint64_t id;                 /* SSA_ID */
 	struct ucred cred;           /* the application, from SO_PEERCRED */
 	int64_t start_ms;
@@ -228,6 +231,15 @@ static int read_request(struct connection *c)
 			c->peer_auth = v != 0;
 			break;
 		}
+		case SSA_TAG_HOLD_FILLER:
+			r = c->kind == SSA_MSG_CONNECT ? ssa_field_u32(&f, &c->hold_filler) : -EPROTO;
+			break;
+		case SSA_TAG_HOLD_LOWAT: {
+			uint32_t v;
+			r = c->kind == SSA_MSG_CONNECT ? ssa_field_u32(&f, &v) : -EPROTO;
+			c->hold_lowat = v <= INT_MAX ? (int)v : 0;
+			break;
+		}
 		case SSA_TAG_APP_PID:
 		case SSA_TAG_APP_UID:
 		case SSA_TAG_APP_GID:
@@ -291,7 +303,7 @@ static void verify_exe(struct connection *c)
 
 /*
  * Take the descriptors that follow the request: two sockets (CONNECT: the
- * application's parked socket and a loopback listener; LISTEN: the bound
+ * application's held socket and the other end of its connection; LISTEN: the bound
  * TCP socket and the application's end of the accept queue; ACCEPT: the
  * client's TCP socket only), then the files.  0 or -ECANCELED (reason set).
  */
@@ -305,7 +317,7 @@ static int receive_descriptors(struct connection *c)
 	r = ssa_recv_fds(c->ctl_fd, fds, n, ssa_now_ms() + REQUEST_TIMEOUT_MS);
 	if (r == 0) {
 		if (c->kind == SSA_MSG_CONNECT)
-			r = app_socket_check(fds[0], fds[1]);
+			r = hold_take(fds[0], fds[1]);
 		else if (c->kind == SSA_MSG_LISTEN)
 			r = app_socket_check_listening(fds[0], fds[1]);
 		else
@@ -333,7 +345,7 @@ static int receive_descriptors(struct connection *c)
 		break;
 	default:
 		c->app_sock = fds[0];
-		c->app_listener = fds[1];
+		c->app_fd = fds[1];
 	}
 	return 0;
 }
@@ -574,16 +586,17 @@ static int connect_peer(struct connection *c, const struct policy *policy, const
 	r = tls_client_handshake(c->net_fd, c->hostname, policy, request, &c->session, c->reason, sizeof c->reason);
 	if (r < 0)
 		return r;
-	r = app_socket_attach(c->app_sock, c->app_listener, REQUEST_TIMEOUT_MS);
+	/* Release the hold, then report (hold.h): the socket turns writable
+	 * with the verdict on its way. */
+	r = hold_release(c->app_sock, c->app_fd, c->hold_filler, c->hold_lowat, ssa_now_ms() + REQUEST_TIMEOUT_MS);
 	if (r < 0) {
-		snprintf(c->reason, sizeof c->reason, "cannot connect the application's socket: %s", strerror(-r));
-		return r == -ETIMEDOUT || r == -EADDRINUSE ? -ECONNABORTED : r;
+		snprintf(c->reason, sizeof c->reason, "the application's socket could not be released: %s%s",
+			 strerror(-r), r == -ECONNRESET ? " (the application closed it)" : "");
+		return -ssa_errno_internal(-r);
 	}
-	c->app_fd = r;
-	send_result(c);
 	close(c->app_sock);
-	close(c->app_listener);
-	c->app_sock = c->app_listener = -1;
+	c->app_sock = -1;
+	send_result(c);
 	relay_run(c->session, c->net_fd, c->app_fd, policy->truncation_eof, CLOSE_NOTIFY_IDLE_S, PEER_STALL_S,
 		  &c->relay);
 	return 0;
@@ -855,7 +868,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct connection c = { .ctl_fd = -1, .net_fd = -1, .listen_fd = -1, .queue_fd = -1, .app_fd = -1,
-				.app_sock = -1, .app_listener = -1, .version_min = -1, .version_max = -1,
+				.app_sock = -1, .version_min = -1, .version_max = -1,
 				.trust_fd = -1, .session_reuse = -1, .revocation_checks = -1,
 				.ocsp_stapled_checks = -1 };
 	socklen_t len = sizeof c.cred;
@@ -923,17 +936,17 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = serve(&c);
 	if (r < 0) {
-		/* The result first: the application may look for it as soon as
-		 * its socket turns writable. */
-		c.err = -r;
+		/* Reset the hold, then report (hold.h): the socket turns
+		 * writable with the verdict on its way. */
+		if (c.kind == SSA_MSG_CONNECT && c.app_fd >= 0) {
+			hold_reset(c.app_fd);
+			c.app_fd = -1;
+		}
+		c.err = ssa_errno_verdict(-r);
 		send_result(&c);
-		if (c.app_sock >= 0)
-			app_socket_release(c.app_sock);
 	}
 	if (c.app_sock >= 0)
 		close(c.app_sock);
-	if (c.app_listener >= 0)
-		close(c.app_listener);
 	if (c.trust_fd >= 0)
 		close(c.trust_fd);
 	for (size_t i = 0; i < 2 * SSA_KEY_PAIRS_MAX; i++)

@@ -18,7 +18,6 @@
  * the kernel's: no call of the data path passes through this library.
  */
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -37,54 +36,15 @@
 
 #include "in_tls.h"
 #include "helper-channel.h"
+#include "hold.h"
+#include "libc.h"
 #include "policy.h"
+#include "ssa-errno.h"
 #include "ssa-io.h"
 #include "ssa-wire.h"
 #include "tls-socket.h"
 
 #define SSA_EXPORT __attribute__((visibility("default")))
-
-/* The C library's functions. */
-static struct {
-	int (*socket)(int, int, int);
-	int (*connect)(int, const struct sockaddr *, socklen_t);
-	int (*setsockopt)(int, int, int, const void *, socklen_t);
-	int (*getsockopt)(int, int, int, void *, socklen_t *);
-	int (*getpeername)(int, struct sockaddr *, socklen_t *);
-	int (*getsockname)(int, struct sockaddr *, socklen_t *);
-	int (*close)(int);
-	int (*dup2)(int, int);
-	int (*dup3)(int, int, int);
-	int (*listen)(int, int);
-	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
-} libc;
-
-static void resolve_libc(void)
-{
-	libc.socket = dlsym(RTLD_NEXT, "socket");
-	libc.connect = dlsym(RTLD_NEXT, "connect");
-	libc.setsockopt = dlsym(RTLD_NEXT, "setsockopt");
-	libc.getsockopt = dlsym(RTLD_NEXT, "getsockopt");
-	libc.getpeername = dlsym(RTLD_NEXT, "getpeername");
-	libc.getsockname = dlsym(RTLD_NEXT, "getsockname");
-	libc.dup2 = dlsym(RTLD_NEXT, "dup2");
-	libc.dup3 = dlsym(RTLD_NEXT, "dup3");
-	libc.getaddrinfo = dlsym(RTLD_NEXT, "getaddrinfo");
-	libc.listen = dlsym(RTLD_NEXT, "listen");
-	libc.accept4 = dlsym(RTLD_NEXT, "accept4");
-	/* Last: it is the one REAL() tests. */
-	__atomic_store_n(&libc.close, dlsym(RTLD_NEXT, "close"), __ATOMIC_RELEASE);
-}
-
-__attribute__((constructor)) static void shim_init(void)
-{
-	resolve_libc();
-}
-
-/* libc.fn, resolved first if another constructor calls us before ours ran. */
-#define REAL(fn) (__builtin_expect(__atomic_load_n(&libc.close, __ATOMIC_ACQUIRE) != NULL, 1) \
-			  ? libc.fn : (resolve_libc(), libc.fn))
 
 /* Return -1 with errno = e. */
 static int fail(int e)
@@ -274,9 +234,10 @@ static void put_list(struct ssa_msg *m, uint16_t tag, const char *list)
 	}
 }
 
-/* Send the request on the control socket: SSA_MSG_CONNECT with `req`, or
- * SSA_MSG_LISTEN without one.  0 or -errno. */
-static int send_request(int ctl, const struct connect_request *req, const struct tls_socket *s)
+/* Send the request on the control socket: SSA_MSG_CONNECT with `req` and
+ * the socket's `hold`, or SSA_MSG_LISTEN without them.  0 or -errno. */
+static int send_request(int ctl, const struct connect_request *req, const struct tls_socket *s,
+			const struct hold *hold)
 {
 	uint8_t buf[8192];
 	char exe[4096];
@@ -296,6 +257,8 @@ static int send_request(int ctl, const struct connect_request *req, const struct
 		} else {
 			ssa_msg_put(&m, SSA_TAG_ADDRESS, &req->addr, req->addr_len);
 		}
+		ssa_msg_put_u32(&m, SSA_TAG_HOLD_FILLER, hold->filler);
+		ssa_msg_put_u32(&m, SSA_TAG_HOLD_LOWAT, (uint32_t)hold->lowat);
 	} else if (s->peer_auth) {
 		ssa_msg_put_u32(&m, SSA_TAG_PEER_AUTH, 1);
 	}
@@ -468,91 +431,40 @@ static int read_result(int ctl, struct tls_socket *s, int *peer_errno)
 	return r;
 }
 
-/* Put the application's socket in the LISTEN state on loopback, so that it
- * is not writable until the helper connects or releases it (app-socket.h in
- * the helper).  Returns 0 or -errno. */
-static int park_socket(int fd, int domain)
-{
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
-	int r;
-
-	if (domain == AF_INET6) {
-		in6.sin6_addr.s6_addr[10] = in6.sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&in6.sin6_addr.s6_addr[12], &in.sin_addr, 4);
-		r = bind(fd, (struct sockaddr *)&in6, sizeof in6);
-	} else {
-		r = bind(fd, (struct sockaddr *)&in, sizeof in);
-	}
-	/* EINVAL: already bound, by an earlier attempt dissolved with AF_UNSPEC. */
-	if ((r < 0 && errno != EINVAL) || REAL(listen)(fd, 1) < 0)
-		return -errno;
-	return 0;
-}
-
-/* A loopback listener for the helper to connect the application's socket
- * to: fd (FD_CLOEXEC) or -errno. */
-static int loopback_listener(void)
-{
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
-
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&in, sizeof in) < 0 || REAL(listen)(fd, 4) < 0) {
-		r = -errno;
-		REAL(close)(fd);
-		return r;
-	}
-	return fd;
-}
-
-/* Make the application's socket unconnected again (connect(2), AF_UNSPEC). */
-static void dissolve(int fd)
-{
-	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
-
-	REAL(connect)(fd, &unspec, sizeof unspec);
-}
-
 /*
- * Start an attempt: park the socket, reach a helper, send the request and
- * the two sockets it needs.  On success s->ctl is the open control socket.
- * Returns 0 or an errno with s->error set; the socket is left unconnected.
+ * Start an attempt: hold the socket (hold.h), reach a helper, send the
+ * request and the descriptors it needs.  On success s->ctl is the open
+ * control socket.  Returns 0 or an errno with s->error set; the socket is
+ * left unconnected.
  */
 static int start_attempt(int fd, struct tls_socket *s, const struct connect_request *req)
 {
-	int ctl, listener, r;
+	struct hold hold;
+	int ctl, r;
 
-	r = park_socket(fd, s->domain);
+	r = hold_begin(fd, &hold);
 	if (r < 0) {
-		tls_socket_set_error(s, "cannot prepare the socket: %s", strerror(-r));
-		return -r == EADDRINUSE || -r == ENOBUFS ? -r : ENOBUFS;
-	}
-	listener = loopback_listener();
-	if (listener < 0) {
-		dissolve(fd);
-		tls_socket_set_error(s, "cannot prepare the plaintext channel: %s", strerror(-listener));
-		return ENOBUFS;
+		tls_socket_set_error(s, "cannot prepare the socket for the attempt: %s", strerror(-r));
+		return ssa_errno_internal(-r);
 	}
 	ctl = helper_channel_open(s->error, sizeof s->error);
 	if (ctl < 0) {
-		REAL(close)(listener);
-		dissolve(fd);
+		hold_abandon(fd, &hold);
 		return -ctl;
 	}
-	r = send_request(ctl, req, s);
+	r = send_request(ctl, req, s, &hold);
 	if (r == 0) {
-		int fds[SSA_FDS_MAX] = { fd, listener };
+		int fds[SSA_FDS_MAX] = { fd, hold.end };
 		r = ssa_send_fds(ctl, fds, 2 + request_files(s, fds + 2));
 	}
-	REAL(close)(listener);
 	if (r < 0) {
 		REAL(close)(ctl);
-		dissolve(fd);
+		hold_abandon(fd, &hold);
 		tls_socket_set_error(s, "the SSA helper went away before taking the request: %s", strerror(-r));
 		return ECONNABORTED;
 	}
+	/* The helper's copy is the only one now: its death resets the socket. */
+	REAL(close)(hold.end);
 	s->ctl = ctl;
 	return 0;
 }
@@ -579,16 +491,17 @@ static int collect_result(struct tls_socket *s, int fd, bool wait)
 	REAL(close)(s->ctl);
 	s->ctl = -1;
 	if (r < 0) {
-		/* The helper died without a word: the socket may still be
-		 * parked, so release it here. */
-		dissolve(fd);
 		if (!s->error[0] || r != -EPROTO)
 			tls_socket_set_error(s, "the SSA helper went away during the attempt");
-		peer_errno = r == -ENOMEM ? ENOMEM : ECONNABORTED;
+		peer_errno = ssa_errno_internal(-r);
 	}
+	peer_errno = ssa_errno_verdict(peer_errno);
 	if (peer_errno == 0) {
 		s->state = TLS_SOCKET_CONNECTED;
 	} else {
+		/* The helper reset the hold, or died; make sure, and leave
+		 * the socket unconnected with no stale error. */
+		hold_dissolve(fd);
 		s->state = TLS_SOCKET_FAILED;
 		s->pending_error = peer_errno;
 	}
@@ -639,7 +552,7 @@ static int tls_connect(int fd, struct tls_socket *s, const struct sockaddr *addr
 			REAL(close)(s->ctl);
 			s->ctl = -1;
 		}
-		dissolve(fd);
+		hold_dissolve(fd);
 		s->state = TLS_SOCKET_IDLE;
 		s->pending_error = 0;
 		return 0;
@@ -1344,9 +1257,12 @@ SSA_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 		e = EFAULT;
 	} else if ((s->state == TLS_SOCKET_CONNECTED || s->state == TLS_SOCKET_LISTENING) && s->local_addr_len > 0) {
 		copy_addr(&s->local_addr, s->local_addr_len, addr, len);
+	} else if (s->state == TLS_SOCKET_IDLE) {
+		/* Not connected: the TCP socket's own address (bound or not). */
+		e = -1;
 	} else {
-		/* Not connected to a peer: no local network address yet (the
-		 * socket itself may be parked on loopback). */
+		/* An attempt under way or failed: no local network address (the
+		 * socket itself is held on loopback, or was). */
 		if (s->domain == AF_INET6)
 			unbound.ss_family = AF_INET6;
 		copy_addr(&unbound, unbound.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -1354,6 +1270,8 @@ SSA_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	}
 	pthread_mutex_unlock(&s->lock);
 	tls_socket_put(s);
+	if (e < 0)
+		return REAL(getsockname)(fd, addr, len);
 	return e ? fail(e) : 0;
 }
 
@@ -1408,13 +1326,13 @@ static int tls_listen(int fd, struct tls_socket *s, int backlog)
 	REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVTIMEO, &rcvtimeo, &tv_len);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, queue) < 0) {
 		r = errno;
-		dissolve(fd);
+		hold_dissolve(fd);
 		tls_socket_set_error(s, "cannot make the accept queue: %s", strerror(r));
-		return r == EMFILE || r == ENFILE ? r : ENOBUFS;
+		return ssa_errno_internal(r);
 	}
 	s->error[0] = '\0';
 	ctl = helper_channel_open(s->error, sizeof s->error);
-	r = ctl < 0 ? ctl : send_request(ctl, NULL, s);
+	r = ctl < 0 ? ctl : send_request(ctl, NULL, s, NULL);
 	if (r == 0) {
 		fds[0] = fd;
 		fds[1] = queue[1];
@@ -1436,9 +1354,8 @@ static int tls_listen(int fd, struct tls_socket *s, int backlog)
 	REAL(close)(queue[1]);
 	if (r < 0) {
 		REAL(close)(queue[0]);
-		dissolve(fd); /* LISTEN -> CLOSE, as before the call */
-		return -r == EPROTO || -r == EINVAL || -r == EPERM || -r == EACCES || -r == ENOMEM ||
-			       -r == ENOBUFS || -r == ECONNABORTED ? -r : ECANCELED;
+		hold_dissolve(fd); /* LISTEN -> CLOSE, as before the call */
+		return ssa_errno_verdict(-r);
 	}
 	/* The queue takes the place of the socket, with its flags. */
 	if (fl >= 0 && (fl & O_NONBLOCK))

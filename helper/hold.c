@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+/* hold.c: the helper's half of the hold (hold.h). */
+#include "hold.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "app-socket.h"
+#include "loopback.h"
+#include "ssa-io.h"
+
+int hold_take(int app, int end)
+{
+	if (!app_socket_is_tcp(app, 0) || !app_socket_is_tcp(end, 0) || !loopback_are_ends(&app_socket_libc, app, end))
+		return -EPROTO;
+	loopback_arm_reset(end, true);
+	return 0;
+}
+
+int hold_release(int app, int end, uint32_t filler, int lowat, int64_t deadline_ms)
+{
+	static char sink[65536];
+
+	while (filler > 0) {
+		ssize_t n = recv(end, sink, filler < sizeof sink ? filler : sizeof sink, MSG_DONTWAIT);
+		if (n > 0) {
+			filler -= (uint32_t)n;
+		} else if (n == 0) {
+			return -ECONNRESET; /* the application closed its socket */
+		} else if (errno == EAGAIN) {
+			int r = ssa_wait(end, POLLIN, deadline_ms);
+			if (r < 0)
+				return r;
+		} else if (errno != EINTR) {
+			return -errno;
+		}
+	}
+	if (setsockopt(app, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat) < 0)
+		return -errno;
+	return 0;
+}
+
+void hold_reset(int end)
+{
+	loopback_arm_reset(end, true);
+	close(end);
+}

@@ -11,8 +11,9 @@
  * plays one of three parts (ssa-wire.h):
  *
  * - connect(): connects to the peer, does the handshake and validation,
- *   reports the result, and relays plaintext over the loopback socket the
- *   shim hands over, until both sides are done;
+ *   releases (or resets) the application's held socket (hold.h), reports
+ *   the result, and relays plaintext over the hold's end until both sides
+ *   are done;
  * - listen(): checks the keys, reports, and stays as the listener of the
  *   application's bound socket (listener.h), obtaining one more helper per
  *   client;

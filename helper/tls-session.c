@@ -187,12 +187,18 @@ static bool is_ip_literal(const char *name)
 	return inet_pton(AF_INET6, v6, buf) == 1;
 }
 
-/* Why the peer's certificate was rejected, in GnuTLS's words. */
-static void verify_reason(gnutls_session_t s, char *why, size_t why_size)
+/* Why the peer's certificate was rejected, in GnuTLS's words; the purpose
+ * it lacks by name when that was the problem (RFC 5280 §4.2.1.12). */
+static void verify_reason(gnutls_session_t s, const char *purpose, char *why, size_t why_size)
 {
 	unsigned status = gnutls_session_get_verify_cert_status(s);
 	gnutls_datum_t out = { 0 };
 
+	if (status & GNUTLS_CERT_PURPOSE_MISMATCH) {
+		snprintf(why, why_size, "peer certificate rejected: its extended key usage (at the leaf or an "
+			 "intermediate CA) does not allow %s", purpose);
+		return;
+	}
 	if (gnutls_certificate_verification_status_print(status, gnutls_certificate_type_get(s), &out, 0) == 0) {
 		size_t n = strlen((const char *)out.data);
 		while (n > 0 && out.data[n - 1] == ' ')
@@ -397,8 +403,9 @@ static int session_new(unsigned role, int fd, const struct policy *p, const stru
 }
 
 /* Run the handshake of `s` to its end: 0, or -errno with the reason
- * (GnuTLS's error mapped to SPEC §3). */
-static int run_handshake(gnutls_session_t s, unsigned timeout_s, char *why, size_t why_size)
+ * (GnuTLS's error mapped to SPEC §3).  `purpose` names what the peer's
+ * certificate is verified for. */
+static int run_handshake(gnutls_session_t s, unsigned timeout_s, const char *purpose, char *why, size_t why_size)
 {
 	int r;
 
@@ -409,7 +416,7 @@ static int run_handshake(gnutls_session_t s, unsigned timeout_s, char *why, size
 	case GNUTLS_E_SUCCESS:
 		return 0;
 	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
-		verify_reason(s, why, why_size);
+		verify_reason(s, purpose, why, why_size);
 		return -EPROTO;
 	case GNUTLS_E_TIMEDOUT:
 		snprintf(why, why_size, "TLS handshake timed out after %u s", timeout_s);
@@ -461,13 +468,19 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 			n--;
 		gnutls_server_name_set(s, GNUTLS_NAME_DNS, hostname, n);
 	}
-	gnutls_session_set_verify_cert(s, hostname, 0);
+	/* The chain, the name (RFC 6125) and the purpose: serverAuth at the
+	 * leaf and at every CA that restricts purposes (RFC 5280 §4.2.1.12). */
+	gnutls_typed_vdata_st checks[] = {
+		{ .type = GNUTLS_DT_DNS_HOSTNAME, .data = (unsigned char *)hostname },
+		{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER },
+	};
+	gnutls_session_set_verify_cert2(s, checks, 2, 0);
 	if (req->alpn && set_alpn(s, req->alpn, 0) < 0) {
 		snprintf(why, why_size, "TLS_ALPN: GnuTLS refused the protocol list");
 		tls_session_free(s);
 		return -EINVAL;
 	}
-	r = run_handshake(s, p->handshake_timeout, why, why_size);
+	r = run_handshake(s, p->handshake_timeout, "TLS server authentication (serverAuth)", why, why_size);
 	if (r == 0) {
 		r = check_policy_extras(s, p, why, why_size);
 		if (r < 0)
@@ -555,7 +568,7 @@ int tls_server_handshake(int fd, const struct policy *p, const struct tls_reques
 		tls_session_free(s);
 		return -EINVAL;
 	}
-	r = run_handshake(s, p->handshake_timeout, why, why_size);
+	r = run_handshake(s, p->handshake_timeout, "TLS client authentication (clientAuth)", why, why_size);
 	if (r == 0) {
 		int v = tls_version_of(s);
 		if (v < p->min_version || v > p->max_version) {

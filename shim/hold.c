@@ -16,25 +16,35 @@
 
 /* Loopback answers in microseconds; this bounds a machine in trouble. */
 #define HOLD_SETUP_MS 5000
-/* The filler needed is the end's receive window plus one byte (about
- * 160 KiB with Linux's default buffers); beyond this, something is wrong. */
+/* Filler beyond what the end's receive buffer can take. */
+#define HOLD_MARGIN (64u << 10)
+/* Beyond this, something is wrong. */
 #define HOLD_FILLER_MAX (64u << 20)
 
-/* Write filler into fd until some of it stays unsent behind the end's
- * closed window (SIOCOUTQNSD, tcp(7)); fd has TCP_NOTSENT_LOWAT 1.
- * 0 with *written, or -errno. */
-static int fill(int fd, uint32_t *written, int64_t deadline)
+/*
+ * Write filler into fd until more than the end can ever take stays unsent.
+ * The end, never read, takes at most its receive buffer (SO_RCVBUF,
+ * socket(7)), and its window may still open by some kilobytes after the
+ * first zero window; so write that plus HOLD_MARGIN.  Every write ends a
+ * record (MSG_EOR): no later write of the application can be appended to
+ * a filler segment, so it needs new send buffer and waits, as poll(2)
+ * says, for TCP_NOTSENT_LOWAT.  0 with *written, or -errno.
+ */
+static int fill(int fd, int end, uint32_t *written, int64_t deadline)
 {
 	static const char zeros[65536];
-	uint32_t total = 0;
-	int unsent = 0, r;
+	uint32_t total = 0, target;
+	int rcvbuf = 0, unsent = 0, r;
+	socklen_t len = sizeof rcvbuf;
 
-	for (;;) {
-		ssize_t n = send(fd, zeros, sizeof zeros, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (REAL(getsockopt)(end, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len) < 0)
+		return -errno;
+	target = rcvbuf > 0 && (uint32_t)rcvbuf < HOLD_FILLER_MAX ? (uint32_t)rcvbuf + HOLD_MARGIN : HOLD_FILLER_MAX;
+	while (total < target) {
+		size_t chunk = target - total < sizeof zeros ? target - total : sizeof zeros;
+		ssize_t n = send(fd, zeros, chunk, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_EOR);
 		if (n > 0) {
 			total += (uint32_t)n;
-			if (total > HOLD_FILLER_MAX)
-				return -ENOBUFS;
 			continue;
 		}
 		if (errno == EINTR)
@@ -44,7 +54,7 @@ static int fill(int fd, uint32_t *written, int64_t deadline)
 		if (ioctl(fd, SIOCOUTQNSD, &unsent) < 0)
 			return -errno;
 		if (unsent > 0)
-			break;
+			break; /* a small SO_SNDBUF: as much unsent as it holds */
 		/* Out of send buffer with everything sent: wait for the
 		 * acknowledgements, then write on. */
 		if ((r = ssa_wait(fd, POLLOUT, deadline)) < 0)
@@ -84,9 +94,9 @@ int hold_begin(int fd, struct hold *h)
 		return r;
 	}
 	h->end = r;
-	r = REAL(setsockopt)(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &one, sizeof one) < 0 ? -errno : 0;
-	if (r == 0)
-		r = fill(fd, &h->filler, deadline);
+	r = fill(fd, h->end, &h->filler, deadline);
+	if (r == 0 && REAL(setsockopt)(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &one, sizeof one) < 0)
+		r = -errno;
 	if (r < 0)
 		hold_abandon(fd, h);
 	return r;

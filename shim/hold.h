@@ -11,12 +11,13 @@
  * behaviour only (tcp(7)):
  *
  *   1. hold_begin() connects the application's TCP socket over loopback to
- *      a socket of the shim's (the "end"), sets TCP_NOTSENT_LOWAT to 1 on
- *      the application's socket, and writes filler bytes into it until some
- *      stay unsent: the end never reads, so its receive window closes.
- *      With unsent bytes at or above TCP_NOTSENT_LOWAT, poll(2) reports the
- *      socket not writable, send(2) fails with EAGAIN or waits, and nothing
- *      is readable.
+ *      a socket of the shim's (the "end") and writes filler bytes into it,
+ *      more than the end's receive buffer can take (the end never reads,
+ *      so its window closes and the rest stays unsent), each write ending a
+ *      record (MSG_EOR), then sets TCP_NOTSENT_LOWAT to 1.  With unsent
+ *      bytes at or above TCP_NOTSENT_LOWAT, poll(2) reports the socket not
+ *      writable and send(2) fails with EAGAIN or waits (it cannot append
+ *      to a filler segment); nothing is readable.
  *   2. The end, with the filler count, goes to the helper.  On success the
  *      helper reads exactly the filler from the end and restores
  *      TCP_NOTSENT_LOWAT: the window opens, the socket turns writable, and

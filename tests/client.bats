@@ -105,6 +105,21 @@ R_VERSION='version|protocol|handshake|alert|cipher|suite'
 @test "openssl s_server: chain from an untrusted CA -> EPROTO" {
     reject_case openssl_server untrusted "$R_ISSUER"
 }
+# The purpose (SPEC §3): serverAuth must be allowed at the leaf and at every
+# CA that restricts purposes.
+R_PURPOSE='extended key usage.*serverAuth'
+@test "gnutls-serv: leaf for clientAuth only -> EPROTO naming serverAuth" {
+    reject_case gnutls_serv clientonly "$R_PURPOSE"
+}
+@test "openssl s_server: leaf for clientAuth only -> EPROTO naming serverAuth" {
+    reject_case openssl_server clientonly "$R_PURPOSE"
+}
+@test "gnutls-serv: intermediate restricted to clientAuth -> EPROTO naming serverAuth" {
+    reject_case gnutls_serv purpose-int "$R_PURPOSE"
+}
+@test "openssl s_server: intermediate restricted to clientAuth -> EPROTO naming serverAuth" {
+    reject_case openssl_server purpose-int "$R_PURPOSE"
+}
 @test "gnutls-serv: server limited to TLS 1.0 -> EPROTO (policy minimum 1.2)" {
     reject_case gnutls_serv good "$R_VERSION" \
         --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.0'

@@ -40,6 +40,12 @@
 #   require-staple-key.pem    policy's [host] with ocsp-stapling = require)
 #   pin-chain.pem          leaf for a.pin.localhost (tests/policy.bats'
 #   pin-key.pem            [host *.pin.localhost] pins)
+#   clientonly-chain.pem   leaf for localhost whose extended key usage is
+#   clientonly-key.pem     clientAuth only (no serverAuth) + intermediate
+#   int-clientonly.pem     intermediate CA (signed by ca.pem) restricted to
+#                          clientAuth by its own extended key usage
+#   purpose-int-chain.pem  leaf for localhost with serverAuth, signed by
+#   purpose-int-key.pem    int-clientonly.pem (+ that intermediate)
 #   ocsp-responder-cert.pem  delegated OCSP responder of the intermediate
 #   ocsp-responder-key.pem   (EKU OCSPSigning)
 #   <name>-cert.pem        the leaf alone, for every chain above
@@ -74,6 +80,18 @@ ca
 path_len = 0
 cert_signing_key
 crl_signing_key
+activation_date = "2019-01-01 00:00:00"
+expiration_date = "2099-12-31 00:00:00"
+T
+# An intermediate whose extended key usage allows client authentication
+# only: a server leaf under it is not for TLS servers (RFC 5280 §4.2.1.12).
+cat > int-clientonly.tmpl <<'T'
+cn = "SSA Test Client-only Intermediate CA"
+organization = "SSA tests"
+ca
+path_len = 0
+cert_signing_key
+tls_www_client
 activation_date = "2019-01-01 00:00:00"
 expiration_date = "2099-12-31 00:00:00"
 T
@@ -130,6 +148,17 @@ signing_key
 ocsp_signing_key
 $now_valid
 T
+# A leaf for localhost that is a client certificate only.
+cat > clientonly.tmpl <<T
+cn = "localhost"
+organization = "SSA tests"
+dns_name = "localhost"
+ip_address = "127.0.0.1"
+tls_www_client
+signing_key
+$now_valid
+T
+leaf_tmpl purpose-int.tmpl localhost "$now_valid"
 cat > client.tmpl <<T
 cn = "SSA Test Client"
 organization = "SSA tests"
@@ -157,6 +186,10 @@ key int-key.pem
 ct --generate-certificate --load-privkey int-key.pem \
    --load-ca-certificate ca.pem --load-ca-privkey ca-key.pem \
    --template int.tmpl --outfile int.pem
+key int-clientonly-key.pem
+ct --generate-certificate --load-privkey int-clientonly-key.pem \
+   --load-ca-certificate ca.pem --load-ca-privkey ca-key.pem \
+   --template int-clientonly.tmpl --outfile int-clientonly.pem
 
 # issue NAME CA-CERT CA-KEY: leaf NAME-cert.pem, chain NAME-chain.pem =
 # leaf + issuing CA.
@@ -181,6 +214,8 @@ issue muststaple int.pem         int-key.pem
 issue require-staple int.pem     int-key.pem
 issue pin       int.pem          int-key.pem
 issue ocsp-responder int.pem     int-key.pem
+issue clientonly int.pem         int-key.pem
+issue purpose-int int-clientonly.pem int-clientonly-key.pem
 
 # Self-signed leaf: its "chain" is just itself.
 key selfsigned-key.pem

@@ -670,6 +670,11 @@ static void nonblocking_case(struct result *res, enum waiter how, bool via_fcntl
 	}
 	if (writable(fd, how, ep, 600))
 		FAILED("writable after %lld ms, before the server's handshake", (long long)(now_ms() - t0));
+	/* Held: nothing to read, and a write waits (here: EAGAIN). */
+	if (wait_fd(fd, POLLIN, 0))
+		FAILED("readable during the attempt");
+	if (send(fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 || errno != EAGAIN)
+		FAILED("send during the attempt: %s, expected EAGAIN", ename(errno));
 	if ((e = so_error(fd)) != 0)
 		FAILED("SO_ERROR during the attempt: %s", ename(e));
 	if ((e = try_connect(fd, setup.delay)) != EALREADY)
@@ -1104,6 +1109,19 @@ static void case_addresses(struct result *res)
 		FAILED("bad info line '%s'", line);
 	if (ntohs(local.sin_port) != port)
 		FAILED("getsockname gives port %u, the server sees the client at %u", ntohs(local.sin_port), port);
+	/* A socket bound before listen() or connect(): its bound address. */
+	close(fd);
+	fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+	local = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (fd < 0 || bind(fd, (struct sockaddr *)&local, sizeof local) < 0)
+		FAILED("bind: %s", ename(errno));
+	len = sizeof local;
+	memset(&local, 0, sizeof local);
+	if (getsockname(fd, (struct sockaddr *)&local, &len) < 0)
+		FAILED("getsockname of a bound socket: %s", ename(errno));
+	if (local.sin_addr.s_addr != htonl(INADDR_LOOPBACK) || local.sin_port == 0)
+		FAILED("getsockname of a socket bound to 127.0.0.1 gives %s:%u", inet_ntoa(local.sin_addr),
+		       ntohs(local.sin_port));
 	passed(res);
 out:
 	if (fd >= 0)

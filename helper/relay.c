@@ -14,7 +14,7 @@
 #include "loopback.h"
 #include "ssa-io.h"
 
-#define RELAY_BUF 16384            /* one TLS record of plaintext */
+#define RELAY_BUF 65536            /* four TLS records of plaintext */
 #define DRAIN_TIMEOUT_MS 30000     /* wait for the app to take data before a reset */
 
 /* Data read from one side, not yet all written to the other. */

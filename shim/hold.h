@@ -29,6 +29,12 @@
  * The socket never enters the LISTEN state and is never connected twice
  * without connect(AF_UNSPEC) in between.
  *
+ * Limit: the unsent filler is bounded by the socket's send buffer.  An
+ * application that locked a tiny SO_SNDBUF (a few KiB) before connect() may
+ * see one small write accepted during the attempt once the end's window
+ * moves; it is queued behind the filler and reaches the peer after the
+ * handshake, or is discarded with the connection on failure.
+ *
  * Ordering rules:
  *   - hold_begin() runs before anything is sent to a helper, so that the
  *     socket is held before connect() can return EINPROGRESS.

@@ -20,9 +20,18 @@
 #                         the installed shim from /usr/local, the helper
 #                         started by systemd through ssa-helper.socket at the
 #                         default /run/ssa/helper.sock, the installed policy
-#                         ($sysconfdir/ssa: /etc/ssa or /usr/local/etc/ssa),
-#                         which must trust the PKI in $SSA_TEST_PKI (the
-#                         driver, tests/run-tests, generates both).
+#                         ($sysconfdir/ssa: /etc/ssa or /usr/local/etc/ssa,
+#                         named by SSA_TEST_POLICY_DIR), which must trust the
+#                         PKI in $SSA_TEST_PKI (the driver, tests/run-tests,
+#                         generates both; the directory is writable in the
+#                         container).
+#
+# In both modes SSA_POLICY_DIR is the policy directory the connections of
+# the tests use (and the one `ssa-helper --check-config` checks without an
+# argument).  A test changes it as an administrator changes /etc/ssa:
+# apply_policy writes (or removes) files there and makes the service see
+# them; after each test (ssa_teardown) the directory is put back as shipped
+# (restore_policy), whatever the test did to it.
 #
 # Other environment: SSA_BUILDDIR, SSA_SRCDIR (default: the tree this file
 # is in), SSA_TEST_KEEP=1 keeps the temp dir for post-mortems.
@@ -126,6 +135,10 @@ ssa_setup_file() {
             # A socket path that does not exist: standalone mode.
             export SSA_HELPER_SOCKET=$SSA_T/no-such-dir/helper.sock
             export SSA_HELPER_PATH=$SSA_HELPER
+            export SSA_POLICY_DIR=$SSA_CONFIG_DIR
+            SSA_POLICY_SHIPPED=$SSA_T/policy.shipped
+            cp -a "$SSA_POLICY_DIR" "$SSA_POLICY_SHIPPED"
+            export SSA_POLICY_SHIPPED
             ;;
         units)
             unset SSA_HELPER_SOCKET SSA_HELPER_PATH SSA_CONFIG_DIR
@@ -144,14 +157,140 @@ ssa_setup_file() {
             }
             [ -S /run/ssa/helper.sock ] || {
                 echo "/run/ssa/helper.sock is not a socket" >&2; return 1; }
+            _units_policy_setup || return 1
             ;;
     esac
 }
 
+# _units_policy_setup: SSA_POLICY_DIR = the installed policy directory
+# (SSA_TEST_POLICY_DIR from the driver, else whichever of the two possible
+# ones holds the driver's test-pki.ini), and its shipped state, saved once
+# per container boot in /run (by the first test file; a later file puts it
+# back first, in case an earlier one died half-way through a test).
+_units_policy_setup() {
+    local d=${SSA_TEST_POLICY_DIR:-}
+    if [ -z "$d" ]; then
+        for d in /etc/ssa /usr/local/etc/ssa ""; do
+            [ -n "$d" ] && [ -f "$d/test-pki.ini" ] && break
+        done
+    fi
+    if [ -z "$d" ] || [ ! -d "$d" ]; then
+        echo "units mode: no installed policy directory (SSA_TEST_POLICY_DIR='${SSA_TEST_POLICY_DIR:-}')" >&2
+        return 1
+    fi
+    export SSA_POLICY_DIR=$d
+    export SSA_POLICY_SHIPPED=/run/ssa-tests/policy.shipped
+    if [ -d "$SSA_POLICY_SHIPPED" ]; then
+        restore_policy || return 1
+    else
+        mkdir -p /run/ssa-tests
+        cp -a "$SSA_POLICY_DIR" "$SSA_POLICY_SHIPPED"
+    fi
+    # The directory must be writable here (nspawn-run binds a copy).
+    local probe=$SSA_POLICY_DIR/.ssa-test-writable
+    if ! : > "$probe" 2>/dev/null; then
+        echo "units mode: the installed policy directory $SSA_POLICY_DIR is not writable" >&2
+        return 1
+    fi
+    rm -f "$probe"
+}
+
 ssa_teardown_file() {
+    restore_policy
     if [ -n "${SSA_T:-}" ] && [ -z "${SSA_TEST_KEEP:-}" ]; then
         rm -rf "$SSA_T"
     fi
+}
+
+# ---------------------------------------------------------------------------
+# The policy a test runs under ($SSA_POLICY_DIR, see the top of this file).
+# ---------------------------------------------------------------------------
+
+# apply_policy [NAME [LINE...]]: write LINEs (one a line) as NAME in the
+# policy directory, replacing any file of that name (written beside it and
+# renamed, so that nobody reads half a file), then make the service use the
+# directory as it now is.  Without NAME: only the latter, after a test
+# changed the directory itself.
+#   apply_policy --copy FILE [NAME]  install FILE (as NAME, default its name)
+#   apply_policy --remove NAME...    remove files from the directory
+# Standalone, and in units mode while the service starts one helper per
+# connection, every helper reads the files when it starts, so writing them
+# is all it takes.  A service that loads the policy once (SPEC §5's
+# supervisor) is told with `systemctl reload` when it runs and its unit says
+# it can reload (CanReload); not running, it reads the files when it starts.
+apply_policy() {
+    [ -n "${SSA_POLICY_DIR:-}" ] && [ -d "$SSA_POLICY_DIR" ] ||
+        { echo "apply_policy: no policy directory (SSA_POLICY_DIR)" >&2; return 1; }
+    local tmp
+    case ${1:-} in
+        --copy)
+            local src=$2 name=${3:-$(basename "$2")}
+            tmp=$SSA_POLICY_DIR/.$name.tmp
+            cp "$src" "$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "$SSA_POLICY_DIR/$name" || return 1
+            ;;
+        --remove)
+            shift
+            local name
+            for name in "$@"; do rm -rf -- "${SSA_POLICY_DIR:?}/$name"; done
+            ;;
+        "") ;;
+        *)
+            local name=$1; shift
+            tmp=$SSA_POLICY_DIR/.$name.tmp
+            printf '%s\n' "$@" > "$tmp" && chmod 644 "$tmp" &&
+                mv -f "$tmp" "$SSA_POLICY_DIR/$name" || return 1
+            ;;
+    esac
+    _policy_reload
+}
+
+# _policy_reload: see apply_policy.
+_policy_reload() {
+    [ "$SSA_TEST_MODE" = units ] || return 0
+    local unit=ssa-helper.service state
+    [ "$(systemctl show -P CanReload "$unit" 2>/dev/null)" = yes ] || return 0
+    state=$(systemctl show -P ActiveState "$unit" 2>/dev/null)
+    case $state in
+        active|reloading|activating) ;;
+        *) return 0 ;;     # not running: it reads the files when it starts
+    esac
+    systemctl reload "$unit" && return 0
+    # It may have exited (idle) in between: then the next start reads them.
+    state=$(systemctl show -P ActiveState "$unit" 2>/dev/null)
+    case $state in
+        active|reloading|activating)
+            echo "apply_policy: systemctl reload $unit failed ($state)" >&2
+            return 1 ;;
+    esac
+    return 0
+}
+
+# policy_changed: the policy directory differs from its shipped state.
+policy_changed() {
+    [ -n "${SSA_POLICY_SHIPPED:-}" ] && [ -d "$SSA_POLICY_SHIPPED" ] || return 1
+    ! diff -r --no-dereference -q "$SSA_POLICY_SHIPPED" "$SSA_POLICY_DIR" > /dev/null 2>&1
+}
+
+# restore_policy: put the policy directory back as shipped (the test
+# policy of this mode), if a test changed it, and apply that.
+restore_policy() {
+    policy_changed || return 0
+    local dir=$SSA_POLICY_DIR f
+    case $dir in /|"") echo "restore_policy: bad SSA_POLICY_DIR '$dir'" >&2; return 1 ;; esac
+    shopt -s nullglob dotglob
+    # What the test added or changed goes, what it removed or changed
+    # comes back; the shipped files it did not touch stay as they are.
+    for f in "$dir"/*; do
+        diff -r --no-dereference -q "$SSA_POLICY_SHIPPED/${f##*/}" "$f" > /dev/null 2>&1 ||
+            rm -rf -- "$f"
+    done
+    for f in "$SSA_POLICY_SHIPPED"/*; do
+        [ -e "$dir/${f##*/}" ] || [ -L "$dir/${f##*/}" ] || cp -a "$f" "$dir/" || {
+            shopt -u nullglob dotglob; return 1; }
+    done
+    shopt -u nullglob dotglob
+    policy_changed && { echo "restore_policy: $dir still differs from $SSA_POLICY_SHIPPED" >&2; return 1; }
+    _policy_reload
 }
 
 # write_policy DIR [EXTRA-LINE...]: a policy dir whose [defaults] trusts
@@ -248,6 +387,8 @@ ssa_teardown() {
             tail -n 20 "$f" | cut -c1-200
         done
     fi
+    # The shipped policy again, for the next test.
+    restore_policy
 }
 
 register_pid() { echo "$1" >> "$D/pids"; }
@@ -277,6 +418,13 @@ wait_listen() {
         sleep 0.05
     done
     return 1
+}
+
+# now_ms: the wall clock in milliseconds (EPOCHREALTIME, microseconds;
+# its decimal separator depends on the locale, so every non-digit goes).
+now_ms() {
+    local us=${EPOCHREALTIME//[!0-9]/}
+    echo $((10#$us / 1000))
 }
 
 # wait_exit PID [SECONDS]: wait (bounded, default 10 s) for a process that

@@ -34,6 +34,8 @@ setup_file() {
     # response for it.
     make_response "$PKI/require-staple-cert.pem" good    "$OCSP/require-staple-forged.der" \
         "$PKI/untrusted-ca.pem" "$PKI/untrusted-ca-key.pem"
+    make_response "$PKI/good-cert.pem"           good    "$OCSP/good-forged.der" \
+        "$PKI/untrusted-ca.pem" "$PKI/untrusted-ca-key.pem"
 }
 teardown_file() { ssa_teardown_file; }
 setup()         { ssa_setup; }
@@ -98,8 +100,12 @@ connect_refused() {
     [[ $stderr != *"connected version="* ]] || fail "it connected: $stderr"
 }
 
+# What the reasons must name (case-insensitive).
 R_REVOKED='revoked'
-R_MISSING='OCSP'
+# The staple is missing: "no ... OCSP" or "OCSP ... missing".
+R_MISSING='(^|[^a-z])(no|missing|without|absent)[^a-z].*OCSP|OCSP.*(missing|absent)'
+# The staple is there but not a valid response for the leaf.
+R_INVALID='OCSP.*(invalid|not valid|not verified)|(invalid|not valid).*OCSP'
 
 # ---------------------------------------------------------------------------
 # A good staple
@@ -198,12 +204,12 @@ R_MISSING='OCSP'
 # Must-staple (TLS feature status_request)
 # ---------------------------------------------------------------------------
 
-@test "ocsp: must-staple leaf without a staple -> EPROTO, reason mentions OCSP" {
+@test "ocsp: must-staple leaf without a staple -> EPROTO, the reason says the OCSP staple is missing" {
     start_gnutls_serv "$PKI/muststaple-chain.pem" "$PKI/muststaple-key.pem"
     connect_refused localhost "$R_MISSING"
 }
 
-@test "ocsp: must-staple leaf without a staple (openssl s_server) -> EPROTO" {
+@test "ocsp: must-staple leaf without a staple (openssl s_server) -> EPROTO, staple missing" {
     start_openssl_server "$PKI/muststaple-chain.pem" "$PKI/muststaple-key.pem"
     connect_refused localhost "$R_MISSING"
 }
@@ -218,14 +224,36 @@ R_MISSING='OCSP'
 
 # ---------------------------------------------------------------------------
 # ocsp-stapling = require ([host require-staple.localhost] in the test policy)
+#
+# Each refusal is checked against the same server under verify (the
+# default), which accepts a leaf without a staple: so these tests fail if
+# require is ignored.
 # ---------------------------------------------------------------------------
 
-@test "ocsp: require, no staple -> EPROTO naming OCSP (the leaf itself is fine)" {
+# under_verify: [host require-staple.localhost] says verify for now (a later
+# file overriding the test policy's require); under_require undoes it.
+under_verify()  { apply_policy zz-verify.ini "[host require-staple.localhost]" "ocsp-stapling = verify"; }
+under_require() { apply_policy --remove zz-verify.ini; }
+
+@test "ocsp: require, no staple -> EPROTO, the staple is missing; accepted under verify; a good staple connects" {
     start_gnutls_serv "$PKI/require-staple-chain.pem" "$PKI/require-staple-key.pem"
+    under_verify
+    connect_ok require-staple.localhost         # the leaf itself is fine
+    under_require
     connect_refused require-staple.localhost "$R_MISSING"
+    # The positive control: the same leaf with a good staple.
+    gnutls_staple "$PKI/require-staple-chain.pem" "$PKI/require-staple-key.pem" \
+        "$OCSP/require-staple-good.der"
+    connect_ok require-staple.localhost
 }
 
-@test "ocsp: require, no staple (openssl s_server) -> EPROTO naming OCSP" {
+@test "ocsp: require, no staple (openssl s_server) -> EPROTO, the staple is missing; accepted under verify" {
+    start_openssl_server "$PKI/require-staple-chain.pem" "$PKI/require-staple-key.pem"
+    under_verify
+    printf 'ocsp\n' > "$D/in"
+    PIPE_STDIN=$D/in run_pipe -i -n require-staple.localhost 127.0.0.1 "$SERVER_PORT"
+    assert_status 0
+    under_require
     start_openssl_server "$PKI/require-staple-chain.pem" "$PKI/require-staple-key.pem"
     connect_refused require-staple.localhost "$R_MISSING"
     [ ! -s "$D/openssl.out" ] || fail "server received: $(cat "$D/openssl.out")"
@@ -235,17 +263,22 @@ R_MISSING='OCSP'
     gnutls_staple "$PKI/require-staple-chain.pem" "$PKI/require-staple-key.pem" \
         "$OCSP/require-staple-good.der"
     connect_ok require-staple.localhost
+    grep -q '^connected version=TLS1.3 ' <<< "$stderr" || fail "not TLS 1.3: $stderr"
     gnutls_staple "$PKI/require-staple-chain.pem" "$PKI/require-staple-key.pem" \
         "$OCSP/require-staple-good.der" --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2'
     connect_ok require-staple.localhost
+    grep -q '^connected version=TLS1.2 ' <<< "$stderr" || fail "not TLS 1.2: $stderr"
 }
 
-@test "ocsp: require, good staple (openssl s_server -status_file) -> accepted" {
+@test "ocsp: require, good staple (openssl s_server -status_file) -> accepted, the data arrives" {
     start_openssl_server "$PKI/require-staple-chain.pem" "$PKI/require-staple-key.pem" \
         -status_file "$OCSP/require-staple-good.der"
     printf 'ocsp\n' > "$D/in"
     PIPE_STDIN=$D/in run_pipe -i -n require-staple.localhost 127.0.0.1 "$SERVER_PORT"
     assert_status 0
+    grep -q '^connected version=' <<< "$stderr" || fail "no -i line: $stderr"
+    wait_exit "$SERVER_PID" 10 || fail "s_server did not finish"
+    [ "$(cat "$D/openssl.out")" = ocsp ] || fail "server received: $(cat "$D/openssl.out")"
 }
 
 @test "ocsp: require, revoked staple -> EPROTO, revoked" {
@@ -254,10 +287,14 @@ R_MISSING='OCSP'
     connect_refused require-staple.localhost "$R_REVOKED"
 }
 
-@test "ocsp: require, a staple signed by an unrelated CA is not a valid one -> EPROTO" {
+@test "ocsp: a staple signed by an unrelated CA is refused as invalid, under verify as under require" {
+    # Not a test of require: a staple that does not verify is refused
+    # whatever the setting (except ignore).
+    gnutls_staple "$PKI/good-chain.pem" "$PKI/good-key.pem" "$OCSP/good-forged.der"
+    connect_refused localhost "$R_INVALID"
     gnutls_staple "$PKI/require-staple-chain.pem" "$PKI/require-staple-key.pem" \
         "$OCSP/require-staple-forged.der"
-    connect_refused require-staple.localhost "$R_MISSING"
+    connect_refused require-staple.localhost "$R_INVALID"
 }
 
 @test "ocsp: require applies to its [host] only: localhost without a staple is still accepted" {

@@ -646,33 +646,54 @@ const char *tls_session_cipher_name(gnutls_session_t s)
 	return n ? n : "unknown";
 }
 
-void tls_session_describe(gnutls_session_t s, struct ssa_msg *m)
+/* Append a PEM certificate to the malloc'd string *chain: 0 or -ENOMEM. */
+static int append_pem(char **chain, const gnutls_datum_t *pem)
+{
+	size_t have = *chain ? strlen(*chain) : 0;
+	char *p = realloc(*chain, have + pem->size + 1);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + have, pem->data, pem->size);
+	p[have + pem->size] = '\0';
+	*chain = p;
+	return 0;
+}
+
+/* The subject DN of DER certificate `der`, malloc'd, or NULL. */
+static char *subject_dn(const gnutls_datum_t *der)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn = { 0 };
+	char *out = NULL;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return NULL;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) == 0 && gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
+		out = strdup((const char *)dn.data);
+		gnutls_free(dn.data);
+	}
+	gnutls_x509_crt_deinit(crt);
+	return out;
+}
+
+void tls_session_describe(gnutls_session_t s, struct ssa_result *res)
 {
 	const gnutls_datum_t *certs;
+	char suites[4096];
 	unsigned n = 0;
-	int v = tls_version_of(s);
 
-	if (v >= 0)
-		ssa_msg_put_u32(m, SSA_TAG_VERSION, (uint32_t)v);
-	ssa_msg_put_str(m, SSA_TAG_CIPHER, tls_session_cipher_name(s));
-
+	res->version = tls_version_of(s);
+	snprintf(res->cipher, sizeof res->cipher, "%s", tls_session_cipher_name(s));
+	tls_session_alpn(s, res->alpn, sizeof res->alpn);
+	res->trusted_ciphers = strdup(tls_session_trusted_ciphers(s, suites, sizeof suites));
 	certs = gnutls_certificate_get_peers(s, &n);
+	if (certs && n > 0)
+		res->peer_identity = subject_dn(&certs[0]);
 	for (unsigned i = 0; certs && i < n; i++) {
 		gnutls_datum_t pem = { 0 };
-		if (i == 0) {
-			gnutls_x509_crt_t crt;
-			gnutls_datum_t dn = { 0 };
-			if (gnutls_x509_crt_init(&crt) == 0) {
-				if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
-				    gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
-					ssa_msg_put_str(m, SSA_TAG_PEER_IDENTITY, (const char *)dn.data);
-					gnutls_free(dn.data);
-				}
-				gnutls_x509_crt_deinit(crt);
-			}
-		}
 		if (gnutls_pem_base64_encode2("CERTIFICATE", &certs[i], &pem) == 0) {
-			ssa_msg_put(m, SSA_TAG_PEER_CHAIN, pem.data, pem.size);
+			append_pem(&res->peer_chain, &pem);
 			gnutls_free(pem.data);
 		}
 	}

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "policy.h"
-#include "ssa-wire.h"
+#include "ssa-msg.h"
 
 /* What the application asked for on top of the policy (SPEC §2), already
  * checked against it by the caller.  Buffers are the caller's. */
@@ -92,10 +92,11 @@ int tls_server_handshake(int fd, const struct policy *policy, const struct tls_r
  * (not its socket). */
 void tls_session_free(gnutls_session_t session);
 
-/* Add what the application can ask about (TLS_CHOSEN_VERSION,
- * TLS_CHOSEN_CIPHER, TLS_PEER_IDENTITY, TLS_PEER_CERTIFICATE_CHAIN) to a
- * result message. */
-void tls_session_describe(gnutls_session_t session, struct ssa_msg *m);
+/* Fill in what the application can ask about (TLS_CHOSEN_VERSION,
+ * TLS_CHOSEN_CIPHER, TLS_ALPN, TLS_TRUSTED_CIPHERS, TLS_PEER_IDENTITY,
+ * TLS_PEER_CERTIFICATE_CHAIN): res's malloc'd strings are set here (NULL
+ * if memory ran out) and freed with ssa_result_free(). */
+void tls_session_describe(gnutls_session_t session, struct ssa_result *res);
 
 /* The protocol ALPN settled on, or "" (points into the session). */
 const char *tls_session_alpn(gnutls_session_t session, char *buf, size_t size);

@@ -237,15 +237,94 @@ static int handle_key(void *user, const char *header, const char *key, const cha
 	return r;
 }
 
-static int handle_key_at(struct parse_state *st, const char *header, const char *key, const char *v)
+/*
+ * Set `key` = `v` in section s: 0, or -1 with *expected naming the values
+ * the key takes (a bad value), or -2 (an unknown key, or an error already
+ * in st).  One branch per key of SPEC §4.
+ */
+static int set_key(struct parse_state *st, struct section *s, const char *header, const char *key, const char *v,
+		   const char **expected)
 {
 	static const char *const yes_no[] = { "no", "yes", NULL };
 	static const char *const ocsp[] = { "ignore", "verify", "require", NULL };
 	static const char *const app_trust[] = { "add", "replace", "deny", NULL };
 	static const char *const truncation[] = { "error", "eof", NULL };
-	struct section *s;
-	struct policy *p;
+	struct policy *p = &s->values;
 	int i;
+
+	if (strcmp(key, "min-version") == 0 || strcmp(key, "max-version") == 0) {
+		*expected = "1.0, 1.1, 1.2 or 1.3";
+		if ((i = parse_version(v)) < 0)
+			return -1;
+		*(key[1] == 'i' ? &p->min_version : &p->max_version) = i;
+		s->set |= key[1] == 'i' ? K_MIN_VERSION : K_MAX_VERSION;
+	} else if (strcmp(key, "priority") == 0) {
+		*expected = "a GnuTLS priority string";
+		if (!*v)
+			return -1;
+		if (replace_string(&s->priority, v) < 0)
+			return -2;
+		s->set |= K_PRIORITY;
+	} else if (strcmp(key, "trust-store") == 0) {
+		*expected = "system, or the absolute path of a PEM file or directory";
+		if (strcmp(v, "system") != 0 && v[0] != '/')
+			return -1;
+		if (replace_string(&s->trust_store, v) < 0)
+			return -2;
+		s->set |= K_TRUST_STORE;
+	} else if (strcmp(key, "app-trust-store") == 0) {
+		*expected = "add, replace or deny";
+		if ((i = parse_word(v, app_trust)) < 0)
+			return -1;
+		p->app_trust_store = i;
+		s->set |= K_APP_TRUST_STORE;
+	} else if (strcmp(key, "ocsp-stapling") == 0) {
+		*expected = "ignore, verify or require";
+		if ((i = parse_word(v, ocsp)) < 0)
+			return -1;
+		p->ocsp_stapling = i;
+		s->set |= K_OCSP_STAPLING;
+	} else if (strcmp(key, "pin") == 0) {
+		*expected = "space-separated sha256/BASE64 SPKI pins";
+		if (s->kind != SECTION_HOST) {
+			if (!st->error)
+				asprintf(&st->error, "[%s] key 'pin': pins belong in a [host ...] section", header);
+			return -2;
+		}
+		if (!valid_pins(v))
+			return -1;
+		if (replace_string(&s->pins, v) < 0)
+			return -2;
+		s->set |= K_PIN;
+	} else if (strcmp(key, "session-resumption") == 0 || strcmp(key, "allow") == 0) {
+		*expected = "yes or no";
+		if ((i = parse_word(v, yes_no)) < 0)
+			return -1;
+		*(key[0] == 's' ? &p->session_resumption : &p->allow) = i;
+		s->set |= key[0] == 's' ? K_SESSION_RESUMPTION : K_ALLOW;
+	} else if (strcmp(key, "connect-timeout") == 0 || strcmp(key, "handshake-timeout") == 0) {
+		*expected = "whole seconds from 1 to 3600";
+		if (!parse_seconds(v, key[0] == 'c' ? &p->connect_timeout : &p->handshake_timeout))
+			return -1;
+		s->set |= key[0] == 'c' ? K_CONNECT_TIMEOUT : K_HANDSHAKE_TIMEOUT;
+	} else if (strcmp(key, "truncation") == 0) {
+		*expected = "error or eof";
+		if ((i = parse_word(v, truncation)) < 0)
+			return -1;
+		p->truncation_eof = i;
+		s->set |= K_TRUNCATION;
+	} else {
+		asprintf(&st->error, "[%s] unknown key '%s'", header, key);
+		return -2;
+	}
+	return 0;
+}
+
+static int handle_key_at(struct parse_state *st, const char *header, const char *key, const char *v)
+{
+	const char *expected = "";
+	struct section *s;
+	int r;
 
 	if (st->error)
 		return 0;
@@ -255,80 +334,14 @@ static int handle_key_at(struct parse_state *st, const char *header, const char 
 			st->error = strdup("out of memory");
 		return 0;
 	}
-	p = &s->values;
-	if (strcmp(key, "min-version") == 0 || strcmp(key, "max-version") == 0) {
-		if ((i = parse_version(v)) < 0)
-			return bad_value(st, header, key, v, "1.0, 1.1, 1.2 or 1.3");
-		if (key[1] == 'i') {
-			p->min_version = i;
-			s->set |= K_MIN_VERSION;
-		} else {
-			p->max_version = i;
-			s->set |= K_MAX_VERSION;
-		}
-	} else if (strcmp(key, "priority") == 0) {
-		if (!*v)
-			return bad_value(st, header, key, v, "a GnuTLS priority string");
-		if (replace_string(&s->priority, v) < 0)
-			return 0;
-		s->set |= K_PRIORITY;
-	} else if (strcmp(key, "trust-store") == 0) {
-		if (strcmp(v, "system") != 0 && v[0] != '/')
-			return bad_value(st, header, key, v, "system, or the absolute path of a PEM file or directory");
-		if (replace_string(&s->trust_store, v) < 0)
-			return 0;
-		s->set |= K_TRUST_STORE;
-	} else if (strcmp(key, "app-trust-store") == 0) {
-		if ((i = parse_word(v, app_trust)) < 0)
-			return bad_value(st, header, key, v, "add, replace or deny");
-		p->app_trust_store = i;
-		s->set |= K_APP_TRUST_STORE;
-	} else if (strcmp(key, "ocsp-stapling") == 0) {
-		if ((i = parse_word(v, ocsp)) < 0)
-			return bad_value(st, header, key, v, "ignore, verify or require");
-		p->ocsp_stapling = i;
-		s->set |= K_OCSP_STAPLING;
-	} else if (strcmp(key, "pin") == 0) {
-		if (s->kind != SECTION_HOST) {
-			if (!st->error)
-				asprintf(&st->error, "[%s] key 'pin': pins belong in a [host ...] section", header);
-			return 0;
-		}
-		if (!valid_pins(v))
-			return bad_value(st, header, key, v, "space-separated sha256/BASE64 SPKI pins");
-		if (replace_string(&s->pins, v) < 0)
-			return 0;
-		s->set |= K_PIN;
-	} else if (strcmp(key, "session-resumption") == 0) {
-		if ((i = parse_word(v, yes_no)) < 0)
-			return bad_value(st, header, key, v, "yes or no");
-		p->session_resumption = i;
-		s->set |= K_SESSION_RESUMPTION;
-	} else if (strcmp(key, "connect-timeout") == 0) {
-		if (!parse_seconds(v, &p->connect_timeout))
-			return bad_value(st, header, key, v, "whole seconds from 1 to 3600");
-		s->set |= K_CONNECT_TIMEOUT;
-	} else if (strcmp(key, "handshake-timeout") == 0) {
-		if (!parse_seconds(v, &p->handshake_timeout))
-			return bad_value(st, header, key, v, "whole seconds from 1 to 3600");
-		s->set |= K_HANDSHAKE_TIMEOUT;
-	} else if (strcmp(key, "truncation") == 0) {
-		if ((i = parse_word(v, truncation)) < 0)
-			return bad_value(st, header, key, v, "error or eof");
-		p->truncation_eof = i;
-		s->set |= K_TRUNCATION;
-	} else if (strcmp(key, "allow") == 0) {
-		if ((i = parse_word(v, yes_no)) < 0)
-			return bad_value(st, header, key, v, "yes or no");
-		p->allow = i;
-		s->set |= K_ALLOW;
-	} else {
-		asprintf(&st->error, "[%s] unknown key '%s'", header, key);
+	r = set_key(st, s, header, key, v, &expected);
+	if (r == -1)
+		return bad_value(st, header, key, v, expected);
+	if (r < 0)
 		return 0;
-	}
-	p->priority = s->priority;
-	p->trust_store = s->trust_store ? s->trust_store : "system";
-	p->pins = s->pins;
+	s->values.priority = s->priority;
+	s->values.trust_store = s->trust_store ? s->trust_store : "system";
+	s->values.pins = s->pins;
 	return 1;
 }
 

@@ -15,6 +15,7 @@
 #include "ssa-errno.h"
 #include "ssa-io.h"
 #include "tighten.h"
+#include "tls-priority.h"
 
 /* Largest trust file, and largest chain or key file, read. */
 #define TRUST_FILE_MAX (4u << 20)
@@ -229,7 +230,7 @@ int job_policy(struct job *j, struct policy_set **set, struct policy *p, struct 
 			off[i] = q->ciphers_off[i];
 		for (size_t i = 0; i < q->n_on; i++)
 			on[i] = q->ciphers_on[i];
-		r = tls_session_cipher_modifiers(p, off, q->n_off, on, q->n_on, j->cipher_mods, sizeof j->cipher_mods,
+		r = tls_priority_cipher_modifiers(p, off, q->n_off, on, q->n_on, j->cipher_mods, sizeof j->cipher_mods,
 						j->reason, sizeof j->reason);
 		if (r < 0)
 			return r;

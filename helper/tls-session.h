@@ -34,18 +34,6 @@ struct tls_request {
  */
 int tls_check_key_pairs(const struct tls_request *req, char *why, size_t why_size);
 
-/*
- * Priority modifiers for the suites the application disabled (":-CIPHER"
- * each: GnuTLS removes a suite by its bulk cipher, so every suite sharing
- * it goes too), after checking that those it enabled are allowed by policy
- * `p`.  Names are IANA or GnuTLS suite names, or GnuTLS cipher names.
- * Returns 0 with mods[0..size) set, -EINVAL (unknown name) or -EPERM (the
- * policy does not allow an enabled suite), with the reason.
- */
-int tls_session_cipher_modifiers(const struct policy *p, const char *const *off, size_t n_off,
-				const char *const *on, size_t n_on, char *mods, size_t size, char *why,
-				size_t why_size);
-
 /* The suites the session's priorities enable, newline-separated
  * (TLS_TRUSTED_CIPHERS), into buf[0..size). */
 const char *tls_session_trusted_ciphers(gnutls_session_t session, char *buf, size_t size);

@@ -68,8 +68,9 @@ static bool is_ip_literal(const char *name)
 }
 
 /* Why the peer's certificate was rejected, in GnuTLS's words; the purpose
- * it lacks by name when that was the problem (RFC 5280 §4.2.1.12). */
-static void verify_reason(gnutls_session_t s, const char *purpose, char *why, size_t why_size)
+ * it lacks by name when that was the problem (RFC 5280 §4.2.1.12), and the
+ * host name it does not hold (`host`, or NULL for a client's). */
+static void verify_reason(gnutls_session_t s, const char *purpose, const char *host, char *why, size_t why_size)
 {
 	unsigned status = gnutls_session_get_verify_cert_status(s);
 	gnutls_datum_t out = { 0 };
@@ -83,7 +84,10 @@ static void verify_reason(gnutls_session_t s, const char *purpose, char *why, si
 		size_t n = strlen((const char *)out.data);
 		while (n > 0 && out.data[n - 1] == ' ')
 			out.data[--n] = '\0';
-		snprintf(why, why_size, "peer certificate rejected: %s", out.data);
+		snprintf(why, why_size, "peer certificate rejected: %s%s%s%s", out.data,
+			 host && (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? " (it does not name '" : "",
+			 host && (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? host : "",
+			 host && (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? "')" : "");
 		gnutls_free(out.data);
 	} else {
 		snprintf(why, why_size, "peer certificate rejected (status 0x%x)", status);
@@ -293,8 +297,9 @@ static int session_new(unsigned role, int fd, const struct policy *p, const stru
 
 /* Run the handshake of `s` to its end: 0, or -errno with the reason
  * (GnuTLS's error mapped to SPEC §3).  `purpose` names what the peer's
- * certificate is verified for. */
-static int run_handshake(gnutls_session_t s, unsigned timeout_s, const char *purpose, char *why, size_t why_size)
+ * certificate is verified for, `host` the name (client) or NULL. */
+static int run_handshake(gnutls_session_t s, unsigned timeout_s, const char *purpose, const char *host, char *why,
+			 size_t why_size)
 {
 	int r;
 
@@ -305,7 +310,9 @@ static int run_handshake(gnutls_session_t s, unsigned timeout_s, const char *pur
 	case GNUTLS_E_SUCCESS:
 		return 0;
 	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
-		verify_reason(s, purpose, why, why_size);
+		/* Tell the peer (RFC 8446 §6.2: bad_certificate and kin). */
+		gnutls_alert_send_appropriate(s, r);
+		verify_reason(s, purpose, host, why, why_size);
 		return -EPROTO;
 	case GNUTLS_E_TIMEDOUT:
 		snprintf(why, why_size, "TLS handshake timed out after %u s", timeout_s);
@@ -369,7 +376,7 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		tls_session_free(s);
 		return -EINVAL;
 	}
-	r = run_handshake(s, p->handshake_timeout, "TLS server authentication (serverAuth)", why, why_size);
+	r = run_handshake(s, p->handshake_timeout, "TLS server authentication (serverAuth)", hostname, why, why_size);
 	if (r == 0) {
 		r = check_policy_extras(s, p, why, why_size);
 		if (r < 0)
@@ -457,7 +464,7 @@ int tls_server_handshake(int fd, const struct policy *p, const struct tls_reques
 		tls_session_free(s);
 		return -EINVAL;
 	}
-	r = run_handshake(s, p->handshake_timeout, "TLS client authentication (clientAuth)", why, why_size);
+	r = run_handshake(s, p->handshake_timeout, "TLS client authentication (clientAuth)", NULL, why, why_size);
 	if (r == 0 && (r = check_version(s, p, why, why_size)) < 0)
 		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_PROTOCOL_VERSION);
 	snprintf(sni, sni_size, "%s", st->asked);

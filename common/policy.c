@@ -4,7 +4,10 @@
 #include "policy.h"
 
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fnmatch.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -110,6 +113,28 @@ void policy_set_free(struct policy_set *set)
 	free(set);
 }
 
+int policy_canonical_host(const char *name, char *out, size_t size)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	size_t n = strlen(name);
+	char copy[256];
+
+	if (n >= sizeof copy)
+		return -ENAMETOOLONG;
+	memcpy(copy, name, n + 1);
+	if (n > 1 && copy[n - 1] == '.')
+		copy[--n] = '\0';
+	if (inet_pton(AF_INET, copy, addr) == 1)
+		return inet_ntop(AF_INET, addr, out, (socklen_t)size) ? 0 : -ENAMETOOLONG;
+	if (inet_pton(AF_INET6, copy, addr) == 1)
+		return inet_ntop(AF_INET6, addr, out, (socklen_t)size) ? 0 : -ENAMETOOLONG;
+	if (n >= size)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i <= n; i++)
+		out[i] = (char)tolower((unsigned char)copy[i]);
+	return 0;
+}
+
 /* The section called `header` ("defaults", "app /x", "host y"), created on
  * first use; NULL with st->error set if the header is not one of those. */
 static struct section *section_for(struct parse_state *st, const char *header, const char *key)
@@ -136,6 +161,9 @@ static struct section *section_for(struct parse_state *st, const char *header, c
 				     "[host name])", header, key);
 		return NULL;
 	}
+	char canonical[256];
+	if (kind == SECTION_HOST && policy_canonical_host(name, canonical, sizeof canonical) == 0)
+		name = canonical;
 	for (size_t i = 0; i < st->set->n; i++) {
 		s = &st->set->sections[i];
 		if (s->kind == kind && (!name || strcmp(s->name, name) == 0))
@@ -148,7 +176,7 @@ static struct section *section_for(struct parse_state *st, const char *header, c
 	s = &s[st->set->n];
 	*s = (struct section){ .kind = kind };
 	policy_defaults(&s->values);
-	if (name && !(s->name = strdup(name)))
+	if (name && !(s->name = strdup(name))) /* canonical for [host] */
 		return NULL;
 	st->set->n++;
 	return s;
@@ -447,10 +475,49 @@ static void note_applied(char *applied, size_t size, const struct section *s)
 		 s->name ? " " : "", s->name ? s->name : "");
 }
 
-void policy_resolve(const struct policy_set *set, const char *exe, const char *host,
+/* The [host] section for canonical name `host`: the exact one, else the
+ * longest wildcard that covers it; or NULL. */
+static const struct section *host_section(const struct policy_set *set, const char *host)
+{
+	const struct section *wild = NULL;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct section *s = &set->sections[i];
+		if (s->kind != SECTION_HOST)
+			continue;
+		if (strcmp(s->name, host) == 0)
+			return s;
+		if (s->name[0] == '*') {
+			size_t hl = strlen(host), sl = strlen(s->name + 1);
+			/* "*.example.com" covers any name ending in ".example.com". */
+			if (hl > sl && strcmp(host + hl - sl, s->name + 1) == 0 &&
+			    (!wild || strlen(wild->name) < strlen(s->name)))
+				wild = s;
+		}
+	}
+	return wild;
+}
+
+/* The address of an AF_INET or AF_INET6 socket address as a canonical
+ * name ("192.0.2.1", "2001:db8::1"; IPv4-mapped IPv6 as IPv4): 0 or -1. */
+static int address_name(const struct sockaddr *sa, char *out, size_t size)
+{
+	if (sa && sa->sa_family == AF_INET)
+		return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size) ? 0 : -1;
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			return inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)size) ? 0 : -1;
+		return inet_ntop(AF_INET6, a, out, (socklen_t)size) ? 0 : -1;
+	}
+	return -1;
+}
+
+void policy_resolve(const struct policy_set *set, const char *exe, const char *host, const struct sockaddr *peer,
 		    struct policy *out, char *applied, size_t applied_size)
 {
-	const struct section *host_exact = NULL, *host_wild = NULL;
+	const struct section *by_name = NULL, *by_address = NULL;
+	char canonical[256], address[INET6_ADDRSTRLEN];
 
 	policy_defaults(out);
 	if (applied && applied_size)
@@ -467,24 +534,20 @@ void policy_resolve(const struct policy_set *set, const char *exe, const char *h
 				note_applied(applied, applied_size, s);
 		}
 	}
-	for (size_t i = 0; host && i < set->n; i++) {
-		const struct section *s = &set->sections[i];
-		if (s->kind != SECTION_HOST)
-			continue;
-		if (strcasecmp(s->name, host) == 0) {
-			host_exact = s;
-		} else if (s->name[0] == '*') {
-			size_t hl = strlen(host), sl = strlen(s->name + 1);
-			/* "*.example.com" covers any name ending in ".example.com". */
-			if (hl > sl && strcasecmp(host + hl - sl, s->name + 1) == 0 &&
-			    (!host_wild || strlen(host_wild->name) < strlen(s->name)))
-				host_wild = s;
-		}
-	}
-	if (host_exact || host_wild) {
-		apply(out, host_exact ? host_exact : host_wild);
+	if (host && policy_canonical_host(host, canonical, sizeof canonical) == 0)
+		by_name = host_section(set, canonical);
+	if (address_name(peer, address, sizeof address) == 0)
+		by_address = host_section(set, address);
+	/* The address the connection goes to has the last word. */
+	if (by_name && by_name != by_address) {
+		apply(out, by_name);
 		if (applied)
-			note_applied(applied, applied_size, host_exact ? host_exact : host_wild);
+			note_applied(applied, applied_size, by_name);
+	}
+	if (by_address && by_address->name[0] != '*') {
+		apply(out, by_address);
+		if (applied)
+			note_applied(applied, applied_size, by_address);
 	}
 }
 
@@ -505,7 +568,7 @@ int policy_set_foreach(const struct policy_set *set,
 		if (!s && have_defaults)
 			break;
 		policy_resolve(set, s && s->kind == SECTION_APP ? s->name : NULL,
-			       s && s->kind == SECTION_HOST ? s->name : NULL, &p, NULL, 0);
+			       s && s->kind == SECTION_HOST ? s->name : NULL, NULL, &p, NULL, 0);
 		if (!s || s->kind == SECTION_DEFAULTS)
 			snprintf(label, sizeof label, "defaults");
 		else

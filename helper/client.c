@@ -39,7 +39,8 @@ static void client_free(struct client *c)
 
 /* The TCP connection, the handshake and the validation: 0 or -errno with
  * the reason in the job. */
-static int reach_peer(struct client *c, const struct policy *p, const struct tls_request *request)
+static int reach_peer(struct client *c, const struct policy_set *set, struct policy *p,
+		      const struct tls_request *request)
 {
 	struct job *j = c->job;
 	const struct ssa_request *q = &j->req;
@@ -50,6 +51,9 @@ static int reach_peer(struct client *c, const struct policy *p, const struct tls
 	if (r < 0)
 		return r;
 	c->net_fd = r;
+	/* A name resolved: the address's [host] section may apply. */
+	if (q->resolve[0] && (r = job_policy_for_peer(j, set, p, (const struct sockaddr *)&c->peer)) < 0)
+		return r;
 	c->local_len = sizeof c->local;
 	if (getsockname(c->net_fd, (struct sockaddr *)&c->local, &c->local_len) < 0)
 		c->local_len = 0;
@@ -95,7 +99,7 @@ void client_run(struct job *j)
 	j->sockets[0] = j->sockets[1] = -1;
 	r = job_policy(j, &set, &policy, &request);
 	if (r == 0)
-		r = reach_peer(&c, &policy, &request);
+		r = reach_peer(&c, set, &policy, &request);
 	job_request_free(&request);
 	if (r == 0)
 		r = report_connected(&c, &policy);

@@ -198,6 +198,24 @@ static int read_files(struct job *j, const struct policy *p, struct tls_request 
 	return 0;
 }
 
+int job_policy_for_peer(struct job *j, const struct policy_set *set, struct policy *p, const struct sockaddr *peer)
+{
+	const struct ssa_request *q = &j->req;
+	bool client = q->kind == SSA_MSG_CONNECT;
+
+	policy_resolve(set, j->exe, client ? q->hostname : NULL, peer, p, j->sections, sizeof j->sections);
+	if (!p->allow) {
+		snprintf(j->reason, sizeof j->reason, "the policy forbids this %s (allow = no in %s)",
+			 client ? "connection" : "server", j->sections);
+		return -EACCES;
+	}
+	if (p->min_version > p->max_version) {
+		snprintf(j->reason, sizeof j->reason, "policy: min-version is above max-version (%s)", j->sections);
+		return -ECANCELED;
+	}
+	return ssa_tighten(p, q, j->sections, j->reason, sizeof j->reason);
+}
+
 int job_policy(struct job *j, struct policy_set **set, struct policy *p, struct tls_request *request)
 {
 	const struct ssa_request *q = &j->req;
@@ -212,17 +230,8 @@ int job_policy(struct job *j, struct policy_set **set, struct policy *p, struct 
 		free(error);
 		return -ECANCELED;
 	}
-	policy_resolve(*set, j->exe, client ? q->hostname : NULL, p, j->sections, sizeof j->sections);
-	if (!p->allow) {
-		snprintf(j->reason, sizeof j->reason, "the policy forbids this %s (allow = no in %s)",
-			 client ? "connection" : "server", j->sections);
-		return -EACCES;
-	}
-	if (p->min_version > p->max_version) {
-		snprintf(j->reason, sizeof j->reason, "policy: min-version is above max-version (%s)", j->sections);
-		return -ECANCELED;
-	}
-	if ((r = ssa_tighten(p, q, j->sections, j->reason, sizeof j->reason)) < 0)
+	r = job_policy_for_peer(j, *set, p, client && q->addr_len ? (const struct sockaddr *)&q->addr : NULL);
+	if (r < 0)
 		return r;
 	if (q->n_off || q->n_on) {
 		const char *off[SSA_CIPHERS_MAX], *on[SSA_CIPHERS_MAX];

@@ -64,6 +64,14 @@ int job_open(struct job *j, int ctl);
  */
 int job_policy(struct job *j, struct policy_set **set, struct policy *policy, struct tls_request *request);
 
+/*
+ * Resolve the policy again for the peer's address, once an AF_HOSTNAME
+ * name resolved ([host ADDRESS] sections match the address, whatever the
+ * name), and check it as job_policy() does: 0 or -EACCES, -ECANCELED,
+ * -EPERM, -EINVAL with j->reason set.  job_policy() calls it too.
+ */
+int job_policy_for_peer(struct job *j, const struct policy_set *set, struct policy *p, const struct sockaddr *peer);
+
 /* Wipe and free what job_policy() read into `request`. */
 void job_request_free(struct tls_request *request);
 

@@ -41,7 +41,7 @@ static bool local_policy(const struct tls_socket *s, struct policy *p, char *app
 		return false;
 	}
 	options_program(s, exe, sizeof exe);
-	policy_resolve(set, exe, s->opts.hostname[0] ? s->opts.hostname : NULL, p, applied, size);
+	policy_resolve(set, exe, s->opts.hostname[0] ? s->opts.hostname : NULL, NULL, p, applied, size);
 	policy_set_free(set);
 	return true;
 }

@@ -47,7 +47,7 @@ static int resolve(const char *exe, const char *host, struct policy *p, char *ap
 
 	if (r < 0)
 		return r;
-	policy_resolve(set, exe, host, p, applied, 256);
+	policy_resolve(set, exe, host, NULL, p, applied, 256);
 	policy_set_free(set);
 	return 0;
 }

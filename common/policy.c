@@ -4,7 +4,10 @@
 #include "policy.h"
 
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fnmatch.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -110,6 +113,28 @@ void policy_set_free(struct policy_set *set)
 	free(set);
 }
 
+int policy_canonical_host(const char *name, char *out, size_t size)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	size_t n = strlen(name);
+	char copy[256];
+
+	if (n >= sizeof copy)
+		return -ENAMETOOLONG;
+	memcpy(copy, name, n + 1);
+	if (n > 1 && copy[n - 1] == '.')
+		copy[--n] = '\0';
+	if (inet_pton(AF_INET, copy, addr) == 1)
+		return inet_ntop(AF_INET, addr, out, (socklen_t)size) ? 0 : -ENAMETOOLONG;
+	if (inet_pton(AF_INET6, copy, addr) == 1)
+		return inet_ntop(AF_INET6, addr, out, (socklen_t)size) ? 0 : -ENAMETOOLONG;
+	if (n >= size)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i <= n; i++)
+		out[i] = (char)tolower((unsigned char)copy[i]);
+	return 0;
+}
+
 /* The section called `header` ("defaults", "app /x", "host y"), created on
  * first use; NULL with st->error set if the header is not one of those. */
 static struct section *section_for(struct parse_state *st, const char *header, const char *key)
@@ -136,6 +161,9 @@ static struct section *section_for(struct parse_state *st, const char *header, c
 				     "[host name])", header, key);
 		return NULL;
 	}
+	char canonical[256];
+	if (kind == SECTION_HOST && policy_canonical_host(name, canonical, sizeof canonical) == 0)
+		name = canonical;
 	for (size_t i = 0; i < st->set->n; i++) {
 		s = &st->set->sections[i];
 		if (s->kind == kind && (!name || strcmp(s->name, name) == 0))
@@ -148,7 +176,7 @@ static struct section *section_for(struct parse_state *st, const char *header, c
 	s = &s[st->set->n];
 	*s = (struct section){ .kind = kind };
 	policy_defaults(&s->values);
-	if (name && !(s->name = strdup(name)))
+	if (name && !(s->name = strdup(name))) /* canonical for [host] */
 		return NULL;
 	st->set->n++;
 	return s;
@@ -237,15 +265,94 @@ static int handle_key(void *user, const char *header, const char *key, const cha
 	return r;
 }
 
-static int handle_key_at(struct parse_state *st, const char *header, const char *key, const char *v)
+/*
+ * Set `key` = `v` in section s: 0, or -1 with *expected naming the values
+ * the key takes (a bad value), or -2 (an unknown key, or an error already
+ * in st).  One branch per key of SPEC §4.
+ */
+static int set_key(struct parse_state *st, struct section *s, const char *header, const char *key, const char *v,
+		   const char **expected)
 {
 	static const char *const yes_no[] = { "no", "yes", NULL };
 	static const char *const ocsp[] = { "ignore", "verify", "require", NULL };
 	static const char *const app_trust[] = { "add", "replace", "deny", NULL };
 	static const char *const truncation[] = { "error", "eof", NULL };
-	struct section *s;
-	struct policy *p;
+	struct policy *p = &s->values;
 	int i;
+
+	if (strcmp(key, "min-version") == 0 || strcmp(key, "max-version") == 0) {
+		*expected = "1.0, 1.1, 1.2 or 1.3";
+		if ((i = parse_version(v)) < 0)
+			return -1;
+		*(key[1] == 'i' ? &p->min_version : &p->max_version) = i;
+		s->set |= key[1] == 'i' ? K_MIN_VERSION : K_MAX_VERSION;
+	} else if (strcmp(key, "priority") == 0) {
+		*expected = "a GnuTLS priority string";
+		if (!*v)
+			return -1;
+		if (replace_string(&s->priority, v) < 0)
+			return -2;
+		s->set |= K_PRIORITY;
+	} else if (strcmp(key, "trust-store") == 0) {
+		*expected = "system, or the absolute path of a PEM file or directory";
+		if (strcmp(v, "system") != 0 && v[0] != '/')
+			return -1;
+		if (replace_string(&s->trust_store, v) < 0)
+			return -2;
+		s->set |= K_TRUST_STORE;
+	} else if (strcmp(key, "app-trust-store") == 0) {
+		*expected = "add, replace or deny";
+		if ((i = parse_word(v, app_trust)) < 0)
+			return -1;
+		p->app_trust_store = i;
+		s->set |= K_APP_TRUST_STORE;
+	} else if (strcmp(key, "ocsp-stapling") == 0) {
+		*expected = "ignore, verify or require";
+		if ((i = parse_word(v, ocsp)) < 0)
+			return -1;
+		p->ocsp_stapling = i;
+		s->set |= K_OCSP_STAPLING;
+	} else if (strcmp(key, "pin") == 0) {
+		*expected = "space-separated sha256/BASE64 SPKI pins";
+		if (s->kind != SECTION_HOST) {
+			if (!st->error)
+				asprintf(&st->error, "[%s] key 'pin': pins belong in a [host ...] section", header);
+			return -2;
+		}
+		if (!valid_pins(v))
+			return -1;
+		if (replace_string(&s->pins, v) < 0)
+			return -2;
+		s->set |= K_PIN;
+	} else if (strcmp(key, "session-resumption") == 0 || strcmp(key, "allow") == 0) {
+		*expected = "yes or no";
+		if ((i = parse_word(v, yes_no)) < 0)
+			return -1;
+		*(key[0] == 's' ? &p->session_resumption : &p->allow) = i;
+		s->set |= key[0] == 's' ? K_SESSION_RESUMPTION : K_ALLOW;
+	} else if (strcmp(key, "connect-timeout") == 0 || strcmp(key, "handshake-timeout") == 0) {
+		*expected = "whole seconds from 1 to 3600";
+		if (!parse_seconds(v, key[0] == 'c' ? &p->connect_timeout : &p->handshake_timeout))
+			return -1;
+		s->set |= key[0] == 'c' ? K_CONNECT_TIMEOUT : K_HANDSHAKE_TIMEOUT;
+	} else if (strcmp(key, "truncation") == 0) {
+		*expected = "error or eof";
+		if ((i = parse_word(v, truncation)) < 0)
+			return -1;
+		p->truncation_eof = i;
+		s->set |= K_TRUNCATION;
+	} else {
+		asprintf(&st->error, "[%s] unknown key '%s'", header, key);
+		return -2;
+	}
+	return 0;
+}
+
+static int handle_key_at(struct parse_state *st, const char *header, const char *key, const char *v)
+{
+	const char *expected = "";
+	struct section *s;
+	int r;
 
 	if (st->error)
 		return 0;
@@ -255,80 +362,14 @@ static int handle_key_at(struct parse_state *st, const char *header, const char 
 			st->error = strdup("out of memory");
 		return 0;
 	}
-	p = &s->values;
-	if (strcmp(key, "min-version") == 0 || strcmp(key, "max-version") == 0) {
-		if ((i = parse_version(v)) < 0)
-			return bad_value(st, header, key, v, "1.0, 1.1, 1.2 or 1.3");
-		if (key[1] == 'i') {
-			p->min_version = i;
-			s->set |= K_MIN_VERSION;
-		} else {
-			p->max_version = i;
-			s->set |= K_MAX_VERSION;
-		}
-	} else if (strcmp(key, "priority") == 0) {
-		if (!*v)
-			return bad_value(st, header, key, v, "a GnuTLS priority string");
-		if (replace_string(&s->priority, v) < 0)
-			return 0;
-		s->set |= K_PRIORITY;
-	} else if (strcmp(key, "trust-store") == 0) {
-		if (strcmp(v, "system") != 0 && v[0] != '/')
-			return bad_value(st, header, key, v, "system, or the absolute path of a PEM file or directory");
-		if (replace_string(&s->trust_store, v) < 0)
-			return 0;
-		s->set |= K_TRUST_STORE;
-	} else if (strcmp(key, "app-trust-store") == 0) {
-		if ((i = parse_word(v, app_trust)) < 0)
-			return bad_value(st, header, key, v, "add, replace or deny");
-		p->app_trust_store = i;
-		s->set |= K_APP_TRUST_STORE;
-	} else if (strcmp(key, "ocsp-stapling") == 0) {
-		if ((i = parse_word(v, ocsp)) < 0)
-			return bad_value(st, header, key, v, "ignore, verify or require");
-		p->ocsp_stapling = i;
-		s->set |= K_OCSP_STAPLING;
-	} else if (strcmp(key, "pin") == 0) {
-		if (s->kind != SECTION_HOST) {
-			if (!st->error)
-				asprintf(&st->error, "[%s] key 'pin': pins belong in a [host ...] section", header);
-			return 0;
-		}
-		if (!valid_pins(v))
-			return bad_value(st, header, key, v, "space-separated sha256/BASE64 SPKI pins");
-		if (replace_string(&s->pins, v) < 0)
-			return 0;
-		s->set |= K_PIN;
-	} else if (strcmp(key, "session-resumption") == 0) {
-		if ((i = parse_word(v, yes_no)) < 0)
-			return bad_value(st, header, key, v, "yes or no");
-		p->session_resumption = i;
-		s->set |= K_SESSION_RESUMPTION;
-	} else if (strcmp(key, "connect-timeout") == 0) {
-		if (!parse_seconds(v, &p->connect_timeout))
-			return bad_value(st, header, key, v, "whole seconds from 1 to 3600");
-		s->set |= K_CONNECT_TIMEOUT;
-	} else if (strcmp(key, "handshake-timeout") == 0) {
-		if (!parse_seconds(v, &p->handshake_timeout))
-			return bad_value(st, header, key, v, "whole seconds from 1 to 3600");
-		s->set |= K_HANDSHAKE_TIMEOUT;
-	} else if (strcmp(key, "truncation") == 0) {
-		if ((i = parse_word(v, truncation)) < 0)
-			return bad_value(st, header, key, v, "error or eof");
-		p->truncation_eof = i;
-		s->set |= K_TRUNCATION;
-	} else if (strcmp(key, "allow") == 0) {
-		if ((i = parse_word(v, yes_no)) < 0)
-			return bad_value(st, header, key, v, "yes or no");
-		p->allow = i;
-		s->set |= K_ALLOW;
-	} else {
-		asprintf(&st->error, "[%s] unknown key '%s'", header, key);
+	r = set_key(st, s, header, key, v, &expected);
+	if (r == -1)
+		return bad_value(st, header, key, v, expected);
+	if (r < 0)
 		return 0;
-	}
-	p->priority = s->priority;
-	p->trust_store = s->trust_store ? s->trust_store : "system";
-	p->pins = s->pins;
+	s->values.priority = s->priority;
+	s->values.trust_store = s->trust_store ? s->trust_store : "system";
+	s->values.pins = s->pins;
 	return 1;
 }
 
@@ -434,10 +475,49 @@ static void note_applied(char *applied, size_t size, const struct section *s)
 		 s->name ? " " : "", s->name ? s->name : "");
 }
 
-void policy_resolve(const struct policy_set *set, const char *exe, const char *host,
+/* The [host] section for canonical name `host`: the exact one, else the
+ * longest wildcard that covers it; or NULL. */
+static const struct section *host_section(const struct policy_set *set, const char *host)
+{
+	const struct section *wild = NULL;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct section *s = &set->sections[i];
+		if (s->kind != SECTION_HOST)
+			continue;
+		if (strcmp(s->name, host) == 0)
+			return s;
+		if (s->name[0] == '*') {
+			size_t hl = strlen(host), sl = strlen(s->name + 1);
+			/* "*.example.com" covers any name ending in ".example.com". */
+			if (hl > sl && strcmp(host + hl - sl, s->name + 1) == 0 &&
+			    (!wild || strlen(wild->name) < strlen(s->name)))
+				wild = s;
+		}
+	}
+	return wild;
+}
+
+/* The address of an AF_INET or AF_INET6 socket address as a canonical
+ * name ("192.0.2.1", "2001:db8::1"; IPv4-mapped IPv6 as IPv4): 0 or -1. */
+static int address_name(const struct sockaddr *sa, char *out, size_t size)
+{
+	if (sa && sa->sa_family == AF_INET)
+		return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size) ? 0 : -1;
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			return inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)size) ? 0 : -1;
+		return inet_ntop(AF_INET6, a, out, (socklen_t)size) ? 0 : -1;
+	}
+	return -1;
+}
+
+void policy_resolve(const struct policy_set *set, const char *exe, const char *host, const struct sockaddr *peer,
 		    struct policy *out, char *applied, size_t applied_size)
 {
-	const struct section *host_exact = NULL, *host_wild = NULL;
+	const struct section *by_name = NULL, *by_address = NULL;
+	char canonical[256], address[INET6_ADDRSTRLEN];
 
 	policy_defaults(out);
 	if (applied && applied_size)
@@ -454,24 +534,20 @@ void policy_resolve(const struct policy_set *set, const char *exe, const char *h
 				note_applied(applied, applied_size, s);
 		}
 	}
-	for (size_t i = 0; host && i < set->n; i++) {
-		const struct section *s = &set->sections[i];
-		if (s->kind != SECTION_HOST)
-			continue;
-		if (strcasecmp(s->name, host) == 0) {
-			host_exact = s;
-		} else if (s->name[0] == '*') {
-			size_t hl = strlen(host), sl = strlen(s->name + 1);
-			/* "*.example.com" covers any name ending in ".example.com". */
-			if (hl > sl && strcasecmp(host + hl - sl, s->name + 1) == 0 &&
-			    (!host_wild || strlen(host_wild->name) < strlen(s->name)))
-				host_wild = s;
-		}
-	}
-	if (host_exact || host_wild) {
-		apply(out, host_exact ? host_exact : host_wild);
+	if (host && policy_canonical_host(host, canonical, sizeof canonical) == 0)
+		by_name = host_section(set, canonical);
+	if (address_name(peer, address, sizeof address) == 0)
+		by_address = host_section(set, address);
+	/* The address the connection goes to has the last word. */
+	if (by_name && by_name != by_address) {
+		apply(out, by_name);
 		if (applied)
-			note_applied(applied, applied_size, host_exact ? host_exact : host_wild);
+			note_applied(applied, applied_size, by_name);
+	}
+	if (by_address && by_address->name[0] != '*') {
+		apply(out, by_address);
+		if (applied)
+			note_applied(applied, applied_size, by_address);
 	}
 }
 
@@ -492,7 +568,7 @@ int policy_set_foreach(const struct policy_set *set,
 		if (!s && have_defaults)
 			break;
 		policy_resolve(set, s && s->kind == SECTION_APP ? s->name : NULL,
-			       s && s->kind == SECTION_HOST ? s->name : NULL, &p, NULL, 0);
+			       s && s->kind == SECTION_HOST ? s->name : NULL, NULL, &p, NULL, 0);
 		if (!s || s->kind == SECTION_DEFAULTS)
 			snprintf(label, sizeof label, "defaults");
 		else

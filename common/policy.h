@@ -53,13 +53,25 @@ void policy_set_free(struct policy_set *set);
 
 /*
  * The policy for a connection of program `exe` (may be NULL or "") to host
- * name `host`: the defaults, then the matching [app], then the matching
- * [host] (an exact name before the longest matching *.domain).
- * `applied` (may be NULL) receives the names of the sections used,
- * space-separated, in applied[0..applied_size).
+ * name `host` (may be NULL) at address `peer` (AF_INET or AF_INET6, may be
+ * NULL): the defaults, then the matching [app], then the [host] section of
+ * the name in canonical form (policy_canonical_host(): an exact name before
+ * the longest matching *.domain), then the [host] section of the peer's
+ * address, which has the last word (SPEC §4).  `applied` (may be NULL)
+ * receives the names of the sections used, space-separated, in
+ * applied[0..applied_size).
  */
-void policy_resolve(const struct policy_set *set, const char *exe, const char *host,
+struct sockaddr;
+void policy_resolve(const struct policy_set *set, const char *exe, const char *host, const struct sockaddr *peer,
 		    struct policy *out, char *applied, size_t applied_size);
+
+/*
+ * The canonical form of a host name, as [host] sections are matched (SPEC
+ * §4): lower case without a trailing dot, and an IPv4 or IPv6 literal in
+ * its standard text form (inet_ntop(3)).  Into out[0..size): 0, or
+ * -ENAMETOOLONG.
+ */
+int policy_canonical_host(const char *name, char *out, size_t size);
 
 /*
  * Call fn for every section with the policy a connection matching it gets

@@ -4,6 +4,7 @@
 #include "listener.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -16,8 +17,9 @@
 #include <systemd/sd-journal.h>
 
 #include "helper-channel.h"
+#include "journal.h"
 #include "ssa-io.h"
-#include "ssa-wire.h"
+#include "ssa-msg.h"
 
 /* How long a client's helper may take from the TCP connection to its
  * verdict: beyond its own handshake timeout (policy, at most a few
@@ -108,23 +110,7 @@ static void accept_clients(struct listener *l)
  * with the descriptor.  0, -EAGAIN (no room yet) or -errno. */
 static int enqueue(int queue_fd, const uint8_t *msg, size_t len, int fd)
 {
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control = { 0 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			     .msg_controllen = sizeof control.buf };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	while (sendmsg(queue_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return 0;
+	return ssa_sendmsg_fds(queue_fd, msg, len, &fd, 1, MSG_DONTWAIT);
 }
 
 /* Forward the held connection if the queue has room now. */
@@ -141,49 +127,40 @@ static void flush_held(struct listener *l)
 	l->held = (struct ready){ .fd = -1 };
 }
 
-/* The errno a verdict carries, or -1 if it has none. */
-static int verdict_errno(const uint8_t *body, size_t len)
-{
-	struct ssa_field_iter it;
-	struct ssa_field f;
-	uint32_t e;
-
-	ssa_field_iter_init(&it, body, len);
-	while (ssa_field_next(&it, &f) > 0)
-		if (f.tag == SSA_TAG_ERRNO && ssa_field_u32(&f, &e) == 0)
-			return (int)e;
-	return -1;
-}
-
 /* Read the verdict of handshake i and forward a success to the
  * application; the handshake is over either way. */
 static void collect(struct listener *l, size_t i)
 {
 	int64_t deadline = ssa_now_ms() + VERDICT_READ_MS;
 	int ctl = l->hs[i].ctl, fd = -1;
-	uint8_t *msg = NULL;
-	long body_len = -EPROTO;
+	struct ssa_result res;
+	enum ssa_msg_type type;
+	uint8_t *body = NULL, *msg = NULL;
+	size_t len = 0;
 	int r;
 
 	l->hs[i] = l->hs[--l->n_hs];
-	msg = malloc(SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX);
-	r = msg ? ssa_recv_exact(ctl, msg, SSA_WIRE_HEADER_SIZE, deadline) : -ENOMEM;
-	if (r == 0 && (body_len = ssa_wire_check_header(msg, SSA_MSG_RESULT)) < 0)
-		r = (int)body_len;
+	ssa_result_init(&res);
+	r = ssa_recv_message(ctl, 1u << SSA_MSG_RESULT, &type, &body, &len, deadline);
 	if (r == 0)
-		r = ssa_recv_exact(ctl, msg + SSA_WIRE_HEADER_SIZE, (size_t)body_len, deadline);
-	if (r == 0 && verdict_errno(msg + SSA_WIRE_HEADER_SIZE, (size_t)body_len) == 0)
-		r = ssa_recv_fds(ctl, &fd, 1, deadline);
-	else
-		r = -1;
+		r = ssa_result_decode(body, len, &res);
+	free(body);
+	if (r == 0)
+		r = res.err ? -res.err : ssa_recv_fds(ctl, &fd, 1, deadline);
 	close(ctl);
-	if (r < 0) {
+	/* The verdict again, as the application's accept() reads it. */
+	if (r == 0 && (msg = malloc(SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX)))
+		len = ssa_result_encode(&res, msg, SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX);
+	ssa_result_free(&res);
+	if (r < 0 || !msg || len == 0) {
 		/* Refused (the client's helper logged why), or lost. */
 		l->stats->refused++;
 		free(msg);
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
-	l->held = (struct ready){ .msg = msg, .len = SSA_WIRE_HEADER_SIZE + (size_t)body_len, .fd = fd };
+	l->held = (struct ready){ .msg = msg, .len = len, .fd = fd };
 	flush_held(l);
 }
 
@@ -248,4 +225,99 @@ void listener_run(int listen_fd, int queue_fd, const uint8_t *request, size_t re
 		close(l.held.fd);
 		free(l.held.msg);
 	}
+}
+
+/* The request each client's helper gets: the application's, plus whom it
+ * came from, as this helper established it.  A whole SSA_MSG_ACCEPT message
+ * (malloc'd, *len bytes), or NULL. */
+static uint8_t *accept_request(const struct job *j, size_t *len)
+{
+	size_t cap = SSA_WIRE_HEADER_SIZE + 16384;
+	uint8_t *buf = malloc(cap);
+	struct ssa_request q = j->req;
+
+	if (!buf)
+		return NULL;
+	q.kind = SSA_MSG_ACCEPT;
+	q.has_app = true;
+	q.app_pid = (uint32_t)j->cred.pid;
+	q.app_uid = (uint32_t)j->cred.uid;
+	q.app_gid = (uint32_t)j->cred.gid;
+	q.app_exe_verified = j->exe_verified;
+	memcpy(q.exe, j->exe, sizeof q.exe);
+	*len = ssa_request_encode(&q, buf, cap);
+	if (*len == 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Check the keys and the policy, report, and hand the listening socket
+ * over to the loop: 0 with *stats, or -errno with the reason. */
+static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_stats *stats)
+{
+	int files[1 + 2 * SSA_KEY_PAIRS_MAX];
+	struct policy_set *set = NULL;
+	struct policy policy;
+	gnutls_datum_t trust = { 0 };
+	struct tls_request request = { .trust = &trust };
+	struct ssa_result res;
+	size_t n_files = 0, len = 0;
+	uint8_t *msg = NULL;
+	int r;
+
+	r = job_policy(j, &set, &policy, &request);
+	if (r == 0)
+		r = tls_check_key_pairs(&request, j->reason, sizeof j->reason);
+	/* The listener keeps the descriptors, not the keys: each client's
+	 * helper reads them for itself. */
+	job_request_free(&request);
+	policy_set_free(set);
+	if (r == 0 && !(msg = accept_request(j, &len))) {
+		snprintf(j->reason, sizeof j->reason, "the listening socket's request is too large");
+		r = -ENOBUFS;
+	}
+	if (r < 0)
+		return r;
+	if (j->trust_fd >= 0)
+		files[n_files++] = j->trust_fd;
+	for (size_t i = 0; i < 2 * j->req.n_pairs; i++)
+		files[n_files++] = j->pair_fd[i];
+	ssa_result_init(&res);
+	res.range_min = policy.min_version;
+	res.range_max = policy.max_version;
+	r = job_report(j, &res);
+	close(j->ctl);
+	j->ctl = -1;
+	if (r == 0)
+		listener_run(listen_fd, queue_fd, msg, len, files, n_files, stats);
+	free(msg);
+	return 0;
+}
+
+void listener_serve(struct job *j)
+{
+	struct journal_entry log = { .role = "listener" };
+	struct listener_stats stats = { 0 };
+	struct sockaddr_storage local;
+	socklen_t local_len = sizeof local;
+	char outcome[128];
+	int listen_fd = j->sockets[0], queue_fd = j->sockets[1], r;
+
+	j->sockets[0] = j->sockets[1] = -1;
+	if (getsockname(listen_fd, (struct sockaddr *)&local, &local_len) == 0)
+		log.local = (const struct sockaddr *)&local;
+	r = serve(j, listen_fd, queue_fd, &stats);
+	if (r < 0) {
+		log.err = job_fail(j, r);
+	} else {
+		snprintf(outcome, sizeof outcome, "closed after %llu connections (%llu refused, %llu lost)",
+			 (unsigned long long)stats.accepted, (unsigned long long)stats.refused,
+			 (unsigned long long)stats.lost);
+		log.outcome = outcome;
+	}
+	journal_log(j, &log);
+	close(listen_fd);
+	close(queue_fd);
 }

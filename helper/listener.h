@@ -47,4 +47,13 @@ struct listener_stats {
 void listener_run(int listen_fd, int queue_fd, const uint8_t *request, size_t request_len,
 		  const int *files, size_t n_files, struct listener_stats *stats);
 
+/*
+ * Serve job `j` (an SSA_MSG_LISTEN request, opened): check the keys and the
+ * policy, report to the application, then listener_run() until the
+ * application closes its listening socket; one journal entry at the end.
+ * Takes the job's two sockets.
+ */
+#include "job.h"
+void listener_serve(struct job *j);
+
 #endif /* SSA_LISTENER_H */

@@ -7,6 +7,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* After the application's end of file: how long the peer and the
+ * application may both be idle before the relay gives up on the peer's
+ * close_notify.  Generous, as a server may take its time to answer a
+ * half-closed request. */
+#define RELAY_CLOSE_NOTIFY_IDLE_S 60
+/* How long a peer may take none of the application's data. */
+#define RELAY_PEER_STALL_S 300
+
 struct relay_result {
 	uint64_t bytes_to_peer;   /* plaintext the application sent */
 	uint64_t bytes_to_app;    /* plaintext the peer sent */
@@ -25,10 +33,10 @@ struct relay_result {
  * - The application's end of file (close() or shutdown(SHUT_WR)) sends
  *   close_notify after all its data (RFC 8446 §6.1), then the peer's data
  *   keeps flowing until its close_notify, or until neither the peer nor the
- *   application (reading) moved for `linger_s` seconds: then the
+ *   application (reading) moved for RELAY_CLOSE_NOTIFY_IDLE_S seconds: then the
  *   application's connection is reset (ECONNRESET), never ended as if the
  *   peer had finished.
- * - A peer that takes none of the application's data for `stall_s` seconds
+ * - A peer that takes none of the application's data for RELAY_PEER_STALL_S seconds
  *   ends the relay with a reset: the application may have closed long ago,
  *   its FIN queued behind that data where the helper cannot see it.
  * - An abortive close of the application (RST) ends the relay without
@@ -39,6 +47,6 @@ struct relay_result {
  *   unless `truncation_eof`, which makes it an end of file.
  */
 void relay_run(gnutls_session_t session, int net_fd, int app_fd, bool truncation_eof,
-	       unsigned linger_s, unsigned stall_s, struct relay_result *result);
+	       struct relay_result *result);
 
 #endif /* SSA_RELAY_H */

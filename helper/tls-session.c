@@ -17,6 +17,7 @@
 
 #include "in_tls.h"
 #include "ssa-x509.h"
+#include "tls-priority.h"
 
 /* What a session owns besides itself (gnutls_session_get_ptr). */
 struct session_state {
@@ -28,127 +29,6 @@ struct session_state {
 	char asked[256];         /* server: the name the client asked for (SNI), or "" */
 	bool refused;            /* server: check_sni() refused it */
 };
-
-static const char *const version_mods[] = {
-	"+VERS-TLS1.0", "+VERS-TLS1.1", "+VERS-TLS1.2", "+VERS-TLS1.3",
-};
-
-/* Set `s`'s priorities: the policy's string (or @SYSTEM, falling back to
- * NORMAL where the system defines none) restricted to its versions. */
-/*
- * The priority object of policy `p` plus `extra` modifiers (":-AES-128-GCM"
- * and so on; may be ""): the policy's string (or @SYSTEM, falling back to
- * NORMAL where the system defines none) restricted to its versions.
- * Returns 0 and *out (the caller's, gnutls_priority_deinit), or -ECANCELED
- * with the reason.
- */
-static int build_priority(const struct policy *p, const char *extra, gnutls_priority_t *out, char *why,
-			  size_t why_size)
-{
-	const char *base = p->priority ? p->priority : "@SYSTEM";
-	char prio[2048], *at;
-	const char *err_pos = NULL;
-	int n, r;
-
-	for (int attempt = 0; attempt < 2; attempt++) {
-		/* A priority string that names versions itself keeps them (the
-		 * negotiated version is checked against min/max-version after
-		 * the handshake either way); otherwise the keys decide. */
-		bool own_versions = strstr(base, "VERS-") != NULL;
-		n = snprintf(prio, sizeof prio, own_versions ? "%s" : "%s:-VERS-ALL", base);
-		for (int v = p->max_version; !own_versions && v >= p->min_version && n > 0 && (size_t)n < sizeof prio; v--)
-			n += snprintf(prio + n, sizeof prio - (size_t)n, ":%s", version_mods[v]);
-		if (n > 0 && (size_t)n < sizeof prio)
-			n += snprintf(prio + n, sizeof prio - (size_t)n, "%s", extra);
-		if (n < 0 || (size_t)n >= sizeof prio) {
-			snprintf(why, why_size, "policy: priority string too long");
-			return -ECANCELED;
-		}
-		r = gnutls_priority_init(out, prio, &err_pos);
-		if (r == GNUTLS_E_SUCCESS)
-			return 0;
-		if (!p->priority && attempt == 0) {
-			base = "NORMAL"; /* this system defines no @SYSTEM */
-			continue;
-		}
-		at = err_pos ? strndup(err_pos, 40) : NULL;
-		snprintf(why, why_size, "policy: priority '%s' rejected by GnuTLS: %s%s%s", base,
-			 gnutls_strerror(r), at ? " at " : "", at ? at : "");
-		free(at);
-		return -ECANCELED;
-	}
-	return -ECANCELED;
-}
-
-/* The bulk cipher of suite `name`: an IANA or GnuTLS suite name
- * (TLS_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256) or a
- * GnuTLS cipher name (AES-128-GCM); GNUTLS_CIPHER_UNKNOWN if none. */
-static gnutls_cipher_algorithm_t suite_cipher(const char *name)
-{
-	gnutls_cipher_algorithm_t cipher;
-	char plain[128];
-	const char *w = strstr(name, "_WITH_");
-
-	/* GnuTLS spells TLS 1.2 suites without IANA's "_WITH". */
-	if (w && (size_t)(w - name) + strlen(w + 5) < sizeof plain)
-		snprintf(plain, sizeof plain, "%.*s%s", (int)(w - name), name, w + 5);
-	else
-		snprintf(plain, sizeof plain, "%s", name);
-	for (size_t i = 0;; i++) {
-		const char *suite = gnutls_cipher_suite_info(i, NULL, NULL, &cipher, NULL, NULL);
-		if (!suite)
-			break;
-		if (strcmp(suite, plain) == 0)
-			return cipher;
-	}
-	return gnutls_cipher_get_id(name);
-}
-
-int tls_session_cipher_modifiers(const struct policy *p, const char *const *off, size_t n_off,
-				const char *const *on, size_t n_on, char *mods, size_t size, char *why,
-				size_t why_size)
-{
-	gnutls_priority_t prio;
-	const unsigned *allowed = NULL;
-	int n_allowed, r;
-	size_t used = 0;
-
-	mods[0] = '\0';
-	for (size_t i = 0; i < n_off; i++) {
-		gnutls_cipher_algorithm_t c = suite_cipher(off[i]);
-		if (c == GNUTLS_CIPHER_UNKNOWN) {
-			snprintf(why, why_size, "TLS_DISABLE_CIPHER: unknown cipher suite %s", off[i]);
-			return -EINVAL;
-		}
-		used += (size_t)snprintf(mods + used, size - used, ":-%s", gnutls_cipher_get_name(c));
-		if (used >= size) {
-			snprintf(why, why_size, "TLS_DISABLE_CIPHER: too many");
-			return -EINVAL;
-		}
-	}
-	if (n_on == 0)
-		return 0;
-	/* A suite may be enabled only if the policy allows its cipher. */
-	if ((r = build_priority(p, "", &prio, why, why_size)) < 0)
-		return r;
-	n_allowed = gnutls_priority_cipher_list(prio, &allowed);
-	for (size_t i = 0; i < n_on && r == 0; i++) {
-		gnutls_cipher_algorithm_t c = suite_cipher(on[i]);
-		bool ok = false;
-		for (int k = 0; k < n_allowed; k++)
-			ok |= allowed[k] == (unsigned)c;
-		if (c == GNUTLS_CIPHER_UNKNOWN) {
-			snprintf(why, why_size, "TLS_ENABLE_CIPHER: unknown cipher suite %s", on[i]);
-			r = -EINVAL;
-		} else if (!ok) {
-			snprintf(why, why_size, "TLS_ENABLE_CIPHER %s refused: the policy's priority does not allow %s",
-				 on[i], gnutls_cipher_get_name(c));
-			r = -EPERM;
-		}
-	}
-	gnutls_priority_deinit(prio);
-	return r;
-}
 
 /* Load the policy's trust anchors into cred: 0 or -ECANCELED. */
 static int load_trust(gnutls_certificate_credentials_t cred, const char *store, char *why,
@@ -188,8 +68,9 @@ static bool is_ip_literal(const char *name)
 }
 
 /* Why the peer's certificate was rejected, in GnuTLS's words; the purpose
- * it lacks by name when that was the problem (RFC 5280 §4.2.1.12). */
-static void verify_reason(gnutls_session_t s, const char *purpose, char *why, size_t why_size)
+ * it lacks by name when that was the problem (RFC 5280 §4.2.1.12), and the
+ * host name it does not hold (`host`, or NULL for a client's). */
+static void verify_reason(gnutls_session_t s, const char *purpose, const char *host, char *why, size_t why_size)
 {
 	unsigned status = gnutls_session_get_verify_cert_status(s);
 	gnutls_datum_t out = { 0 };
@@ -203,7 +84,10 @@ static void verify_reason(gnutls_session_t s, const char *purpose, char *why, si
 		size_t n = strlen((const char *)out.data);
 		while (n > 0 && out.data[n - 1] == ' ')
 			out.data[--n] = '\0';
-		snprintf(why, why_size, "peer certificate rejected: %s", out.data);
+		snprintf(why, why_size, "peer certificate rejected: %s%s%s%s", out.data,
+			 host && (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? " (it does not name '" : "",
+			 host && (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? host : "",
+			 host && (status & GNUTLS_CERT_UNEXPECTED_OWNER) ? "')" : "");
 		gnutls_free(out.data);
 	} else {
 		snprintf(why, why_size, "peer certificate rejected (status 0x%x)", status);
@@ -222,21 +106,30 @@ static int tls_version_of(gnutls_session_t s)
 	}
 }
 
+/* The negotiated version within the policy's (a priority string that names
+ * versions itself may allow others): 0 or -EPROTO with the reason. */
+static int check_version(gnutls_session_t s, const struct policy *p, char *why, size_t why_size)
+{
+	int v = tls_version_of(s);
+
+	if (v >= p->min_version && v <= p->max_version)
+		return 0;
+	snprintf(why, why_size, "negotiated %s, outside the policy's min-version and max-version",
+		 tls_session_version_name(s));
+	return -EPROTO;
+}
+
 /* After a successful handshake: what the policy adds to GnuTLS's checks
- * (stapled OCSP required, SPKI pins).  0 or -EPROTO with the reason. */
+ * (versions, stapled OCSP required, SPKI pins).  0 or -EPROTO with the
+ * reason. */
 static int check_policy_extras(gnutls_session_t s, const struct policy *p, char *why, size_t why_size)
 {
 	const gnutls_datum_t *certs;
 	unsigned n = 0;
 	char seen[128];
 
-	int v = tls_version_of(s);
-
-	if (v < p->min_version || v > p->max_version) {
-		snprintf(why, why_size, "negotiated %s, outside the policy's min-version and max-version",
-			 tls_session_version_name(s));
+	if (check_version(s, p, why, why_size) < 0)
 		return -EPROTO;
-	}
 	if (p->ocsp_stapling == POLICY_OCSP_REQUIRE && !gnutls_ocsp_status_request_is_checked(s, 0)) {
 		snprintf(why, why_size, "the peer sent no valid stapled OCSP response (ocsp-stapling = require)");
 		return -EPROTO;
@@ -386,7 +279,7 @@ static int session_new(unsigned role, int fd, const struct policy *p, const stru
 
 	if (gnutls_init(&s, role) < 0)
 		return -ENOMEM;
-	r = build_priority(p, req->cipher_mods ? req->cipher_mods : "", &st->prio, why, why_size);
+	r = tls_priority_build(p, req->cipher_mods ? req->cipher_mods : "", &st->prio, why, why_size);
 	if (r == 0 && gnutls_priority_set(s, st->prio) < 0)
 		r = -ECANCELED;
 	if (r == 0 && gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, st->cred) < 0)
@@ -404,8 +297,9 @@ static int session_new(unsigned role, int fd, const struct policy *p, const stru
 
 /* Run the handshake of `s` to its end: 0, or -errno with the reason
  * (GnuTLS's error mapped to SPEC §3).  `purpose` names what the peer's
- * certificate is verified for. */
-static int run_handshake(gnutls_session_t s, unsigned timeout_s, const char *purpose, char *why, size_t why_size)
+ * certificate is verified for, `host` the name (client) or NULL. */
+static int run_handshake(gnutls_session_t s, unsigned timeout_s, const char *purpose, const char *host, char *why,
+			 size_t why_size)
 {
 	int r;
 
@@ -416,7 +310,9 @@ static int run_handshake(gnutls_session_t s, unsigned timeout_s, const char *pur
 	case GNUTLS_E_SUCCESS:
 		return 0;
 	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
-		verify_reason(s, purpose, why, why_size);
+		/* Tell the peer (RFC 8446 §6.2: bad_certificate and kin). */
+		gnutls_alert_send_appropriate(s, r);
+		verify_reason(s, purpose, host, why, why_size);
 		return -EPROTO;
 	case GNUTLS_E_TIMEDOUT:
 		snprintf(why, why_size, "TLS handshake timed out after %u s", timeout_s);
@@ -480,7 +376,7 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		tls_session_free(s);
 		return -EINVAL;
 	}
-	r = run_handshake(s, p->handshake_timeout, "TLS server authentication (serverAuth)", why, why_size);
+	r = run_handshake(s, p->handshake_timeout, "TLS server authentication (serverAuth)", hostname, why, why_size);
 	if (r == 0) {
 		r = check_policy_extras(s, p, why, why_size);
 		if (r < 0)
@@ -568,16 +464,9 @@ int tls_server_handshake(int fd, const struct policy *p, const struct tls_reques
 		tls_session_free(s);
 		return -EINVAL;
 	}
-	r = run_handshake(s, p->handshake_timeout, "TLS client authentication (clientAuth)", why, why_size);
-	if (r == 0) {
-		int v = tls_version_of(s);
-		if (v < p->min_version || v > p->max_version) {
-			snprintf(why, why_size, "negotiated %s, outside the policy's min-version and max-version",
-				 tls_session_version_name(s));
-			gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_PROTOCOL_VERSION);
-			r = -EPROTO;
-		}
-	}
+	r = run_handshake(s, p->handshake_timeout, "TLS client authentication (clientAuth)", NULL, why, why_size);
+	if (r == 0 && (r = check_version(s, p, why, why_size)) < 0)
+		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_PROTOCOL_VERSION);
 	snprintf(sni, sni_size, "%s", st->asked);
 	if (r == GNUTLS_E_SUCCESS) {
 		*session = s;
@@ -646,33 +535,54 @@ const char *tls_session_cipher_name(gnutls_session_t s)
 	return n ? n : "unknown";
 }
 
-void tls_session_describe(gnutls_session_t s, struct ssa_msg *m)
+/* Append a PEM certificate to the malloc'd string *chain: 0 or -ENOMEM. */
+static int append_pem(char **chain, const gnutls_datum_t *pem)
+{
+	size_t have = *chain ? strlen(*chain) : 0;
+	char *p = realloc(*chain, have + pem->size + 1);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + have, pem->data, pem->size);
+	p[have + pem->size] = '\0';
+	*chain = p;
+	return 0;
+}
+
+/* The subject DN of DER certificate `der`, malloc'd, or NULL. */
+static char *subject_dn(const gnutls_datum_t *der)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn = { 0 };
+	char *out = NULL;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return NULL;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) == 0 && gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
+		out = strdup((const char *)dn.data);
+		gnutls_free(dn.data);
+	}
+	gnutls_x509_crt_deinit(crt);
+	return out;
+}
+
+void tls_session_describe(gnutls_session_t s, struct ssa_result *res)
 {
 	const gnutls_datum_t *certs;
+	char suites[4096];
 	unsigned n = 0;
-	int v = tls_version_of(s);
 
-	if (v >= 0)
-		ssa_msg_put_u32(m, SSA_TAG_VERSION, (uint32_t)v);
-	ssa_msg_put_str(m, SSA_TAG_CIPHER, tls_session_cipher_name(s));
-
+	res->version = tls_version_of(s);
+	snprintf(res->cipher, sizeof res->cipher, "%s", tls_session_cipher_name(s));
+	tls_session_alpn(s, res->alpn, sizeof res->alpn);
+	res->trusted_ciphers = strdup(tls_session_trusted_ciphers(s, suites, sizeof suites));
 	certs = gnutls_certificate_get_peers(s, &n);
+	if (certs && n > 0)
+		res->peer_identity = subject_dn(&certs[0]);
 	for (unsigned i = 0; certs && i < n; i++) {
 		gnutls_datum_t pem = { 0 };
-		if (i == 0) {
-			gnutls_x509_crt_t crt;
-			gnutls_datum_t dn = { 0 };
-			if (gnutls_x509_crt_init(&crt) == 0) {
-				if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
-				    gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
-					ssa_msg_put_str(m, SSA_TAG_PEER_IDENTITY, (const char *)dn.data);
-					gnutls_free(dn.data);
-				}
-				gnutls_x509_crt_deinit(crt);
-			}
-		}
 		if (gnutls_pem_base64_encode2("CERTIFICATE", &certs[i], &pem) == 0) {
-			ssa_msg_put(m, SSA_TAG_PEER_CHAIN, pem.data, pem.size);
+			append_pem(&res->peer_chain, &pem);
 			gnutls_free(pem.data);
 		}
 	}

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "policy.h"
-#include "ssa-wire.h"
+#include "ssa-msg.h"
 
 /* What the application asked for on top of the policy (SPEC §2), already
  * checked against it by the caller.  Buffers are the caller's. */
@@ -33,18 +33,6 @@ struct tls_request {
  * that is no certificate or key), with the reason.
  */
 int tls_check_key_pairs(const struct tls_request *req, char *why, size_t why_size);
-
-/*
- * Priority modifiers for the suites the application disabled (":-CIPHER"
- * each: GnuTLS removes a suite by its bulk cipher, so every suite sharing
- * it goes too), after checking that those it enabled are allowed by policy
- * `p`.  Names are IANA or GnuTLS suite names, or GnuTLS cipher names.
- * Returns 0 with mods[0..size) set, -EINVAL (unknown name) or -EPERM (the
- * policy does not allow an enabled suite), with the reason.
- */
-int tls_session_cipher_modifiers(const struct policy *p, const char *const *off, size_t n_off,
-				const char *const *on, size_t n_on, char *mods, size_t size, char *why,
-				size_t why_size);
 
 /* The suites the session's priorities enable, newline-separated
  * (TLS_TRUSTED_CIPHERS), into buf[0..size). */
@@ -92,10 +80,11 @@ int tls_server_handshake(int fd, const struct policy *policy, const struct tls_r
  * (not its socket). */
 void tls_session_free(gnutls_session_t session);
 
-/* Add what the application can ask about (TLS_CHOSEN_VERSION,
- * TLS_CHOSEN_CIPHER, TLS_PEER_IDENTITY, TLS_PEER_CERTIFICATE_CHAIN) to a
- * result message. */
-void tls_session_describe(gnutls_session_t session, struct ssa_msg *m);
+/* Fill in what the application can ask about (TLS_CHOSEN_VERSION,
+ * TLS_CHOSEN_CIPHER, TLS_ALPN, TLS_TRUSTED_CIPHERS, TLS_PEER_IDENTITY,
+ * TLS_PEER_CERTIFICATE_CHAIN): res's malloc'd strings are set here (NULL
+ * if memory ran out) and freed with ssa_result_free(). */
+void tls_session_describe(gnutls_session_t session, struct ssa_result *res);
 
 /* The protocol ALPN settled on, or "" (points into the session). */
 const char *tls_session_alpn(gnutls_session_t session, char *buf, size_t size);

@@ -64,10 +64,7 @@ static void tls_socket_free(struct tls_socket *s)
 			close(s->key_fd[i]);
 	}
 	pthread_mutex_destroy(&s->lock);
-	free(s->program);
-	free(s->trusted_ciphers);
-	free(s->peer_identity);
-	free(s->peer_chain);
+	ssa_result_free(&s->res);
 	free(s);
 }
 
@@ -89,10 +86,10 @@ int tls_socket_add(int fd, int domain)
 	pthread_mutex_init(&s->lock, NULL);
 	s->domain = domain;
 	s->ino = inode_of(fd);
-	s->version = -1;
 	s->ctl = -1;
-	s->version_min = s->version_max = s->range_min = s->range_max = -1;
-	s->session_ttl = s->session_reuse = s->revocation_checks = s->ocsp_stapled_checks = -1;
+	ssa_request_init(&s->opts, SSA_MSG_CONNECT);
+	ssa_result_init(&s->res);
+	s->session_ttl = -1;
 	s->trust_fd = -1;
 	for (int i = 0; i < SSA_KEY_PAIRS_MAX; i++)
 		s->chain_fd[i] = s->key_fd[i] = -1;

@@ -23,7 +23,7 @@
 #include <sys/types.h>
 
 #include "in_tls.h"
-#include "ssa-wire.h"
+#include "ssa-msg.h"
 
 enum tls_socket_state {
 	TLS_SOCKET_IDLE,       /* created, never connected */
@@ -34,7 +34,7 @@ enum tls_socket_state {
 };
 
 /* Longest TLS_ERROR reason kept, NUL included. */
-#define TLS_ERROR_MAX 512
+#define TLS_ERROR_MAX SSA_REASON_MAX
 
 struct tls_socket {
 	atomic_int refs;          /* table's reference + one per user */
@@ -44,40 +44,23 @@ struct tls_socket {
 	enum tls_socket_state state;
 	int ctl;                  /* control socket to the helper while connecting, or -1 */
 	int pending_error;        /* errno of an attempt that ended unseen, for SO_ERROR */
-	char hostname[SSA_HOSTNAME_MAX]; /* TLS_HOSTNAME, "" if unset */
-	char error[TLS_ERROR_MAX];       /* TLS_ERROR, "" if none */
-	/* What the application asked for (SPEC §2); the helper checks it
-	 * against the policy, which it may only tighten. */
-	int version_min, version_max;     /* TLS_1_x, or -1: the policy's */
-	char alpn[256];                   /* TLS_ALPN list, "" if unset */
-	char *program;                    /* TLS_PROGRAM, or NULL: /proc/self/exe */
-	char ciphers_off[512], ciphers_on[512]; /* TLS_DISABLE/ENABLE_CIPHER, comma-joined */
+	char error[TLS_ERROR_MAX];        /* TLS_ERROR, "" if none */
+	/* What the application asked for (SPEC §2): the request's options
+	 * (TLS_HOSTNAME in opts.hostname, TLS_PROGRAM in opts.exe), sent at
+	 * connect() or listen(); the helper checks them against the policy,
+	 * which they may only tighten (tighten.h). */
+	struct ssa_request opts;
 	int session_ttl;                  /* TLS_SESSION_TTL, seconds, or -1 */
 	uint64_t context;                 /* TLS_CONTEXT */
-	int session_reuse;                /* TLS_SESSION_REUSE 0/1, or -1 */
-	int revocation_checks;            /* TLS_REVOCATION_CHECKS 0/1, or -1 */
-	int ocsp_stapled_checks;          /* TLS_OCSP_STAPLED_CHECKS 0/1, or -1 */
-	char *trusted_ciphers;            /* TLS_TRUSTED_CIPHERS after connect, malloc'd */
-	/* Files the application opened (set_file() in shim.c), -1 if unset. */
+	/* Files the application opened (files.h), -1 if unset. */
 	int trust_fd;                     /* TLS_TRUSTED_PEER_CERTIFICATES */
 	int chain_fd[SSA_KEY_PAIRS_MAX];  /* TLS_CERTIFICATE_CHAIN, in the order given */
 	int key_fd[SSA_KEY_PAIRS_MAX];    /* TLS_PRIVATE_KEY of the chain at the same index */
 	int n_chains;
-	int peer_auth;                    /* TLS_REQUEST_PEER_AUTH: 0 or 1 */
 	bool accepted;                    /* returned by accept(): the server side */
-	char sni[256];                    /* TLS_SNI of an accepted socket */
-	/* What the helper reported on success. */
-	char alpn_chosen[256];
-	char policy_sections[256];        /* TLS_POLICY_SECTIONS */
-	char ocsp_status[96];             /* TLS_OCSP_STATUS */
-	int range_min, range_max;         /* effective versions, -1 before connect */
-	uint64_t id;
-	int version;              /* TLS_1_x, -1 before connect */
-	char cipher[64];
-	char *peer_identity;      /* malloc'd, or NULL */
-	char *peer_chain;         /* malloc'd PEM, or NULL */
-	struct sockaddr_storage peer_addr, local_addr;
-	socklen_t peer_addr_len, local_addr_len;
+	/* What the helper reported (connect(), accept()), or for a listening
+	 * socket its bound address in res.local. */
+	struct ssa_result res;
 };
 
 /*

@@ -237,17 +237,6 @@ signal.pause()
 EOF
 }
 
-# wait_line FILE REGEX [SECONDS]: wait (bounded, default 10 s) until a line
-# of FILE matches REGEX (grep -E).
-wait_line() {
-    local file=$1 re=$2 n=$(( ${3:-10} * 20 )) i
-    for i in $(seq "$n"); do
-        grep -Eq -- "$re" "$file" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 # start_app NAME COMMAND...: run COMMAND (a Python script and its
 # arguments) under LD_PRELOAD=the shim in the background, bounded by
 # $SSA_CLIENT_TIMEOUT; output in $D/NAME.out, errors in $D/NAME.log.  Sets

@@ -681,3 +681,14 @@ has_ipv6_loopback() {
 s = socket.socket(socket.AF_INET6)
 s.bind(("::1", 0))' 2>/dev/null
 }
+
+# wait_line FILE REGEX [SECONDS]: wait (bounded, default 10 s) until a line
+# of FILE matches REGEX (grep -E).
+wait_line() {
+    local file=$1 re=$2 n=$(( ${3:-10} * 20 )) i
+    for i in $(seq "$n"); do
+        grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}

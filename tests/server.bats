@@ -26,17 +26,6 @@ else
     SSA_ECHO=$SSA_BUILDDIR/examples/ssa-echo-server
 fi
 
-# wait_line FILE REGEX [SECONDS]: wait (bounded, default 10 s) until a line
-# of FILE matches REGEX (grep -E).
-wait_line() {
-    local file=$1 re=$2 n=$(( ${3:-10} * 20 )) i
-    for i in $(seq "$n"); do
-        grep -Eq -- "$re" "$file" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 # wait_count FILE REGEX N [SECONDS]: wait (bounded, default 10 s) until at
 # least N lines of FILE match REGEX.
 wait_count() {

@@ -92,6 +92,13 @@ try_set("crl-off", s, 105, struct.pack("i", 0))
 try_set("reuse-off", s, 108, struct.pack("i", 0))
 try_set("resumed-set", s, 109, struct.pack("i", 1))
 try_set("bad-flag", s, 108, struct.pack("i", 2))
+# The limit of the request (SSA_CIPHERS_MAX = 16 suites) is the shim's too:
+# the 17th TLS_DISABLE_CIPHER is refused at setsockopt(), not at connect().
+c = sock()
+for i in range(16):
+    c.setsockopt(T, 92, b"TLS_FAKE_SUITE_%d\0" % i)
+try_set("cipher-17", c, 92, b"TLS_FAKE_SUITE_16\0")
+c.close()
 s.connect(("127.0.0.1", port))
 try_set("after-connect", s, 92, b"TLS_AES_128_GCM_SHA256\0")
 PY
@@ -123,5 +130,6 @@ PY
     assert_line "reuse-off ok"
     assert_line --regexp '^resumed-set EOPNOTSUPP '
     assert_line --regexp '^bad-flag EINVAL '
+    assert_line --regexp '^cipher-17 EINVAL .*at most 16'
     assert_line --regexp '^after-connect EOPNOTSUPP '
 }

@@ -19,9 +19,9 @@ extern char **environ;
 
 static const char *env_or(const char *name, const char *fallback)
 {
-	const char *v = secure_getenv(name);
+	const char *v = ssa_env_override(name);
 
-	return v && *v ? v : fallback;
+	return v ? v : fallback;
 }
 
 /* Connect to the service socket at `path`: fd, or -errno. */

@@ -5,13 +5,14 @@
 
 #include <stddef.h>
 
-/* Where the socket-activated service listens, unless $SSA_HELPER_SOCKET. */
-#define SSA_HELPER_SOCKET_DEFAULT "/run/ssa/helper.sock"
+#include "policy.h"
+
 
 /*
  * Open a control connection to a fresh helper: connect to the service socket
- * ($SSA_HELPER_SOCKET or SSA_HELPER_SOCKET_DEFAULT); if that path does not
- * exist, start the helper ($SSA_HELPER_PATH or the installed one) over a
+ * (SSA_HELPER_SOCKET_DEFAULT, policy.h; $SSA_HELPER_SOCKET only where that
+ * does not exist, ssa_env_override()); if the socket path does not exist,
+ * start the helper ($SSA_HELPER_PATH likewise, or the installed one) over a
  * socketpair (standalone mode).  Returns a blocking AF_UNIX stream socket with
  * FD_CLOEXEC that the caller owns and closes, or -ECANCELED with the reason
  * written to why[0..why_size).

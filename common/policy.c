@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 
@@ -34,6 +35,7 @@ enum key_bit {
 	K_HANDSHAKE_TIMEOUT = 1 << 9,
 	K_TRUNCATION = 1 << 10,
 	K_ALLOW = 1 << 11,
+	K_USER_LIMIT = 1 << 12,
 };
 
 struct section {
@@ -85,14 +87,26 @@ void policy_defaults(struct policy *p)
 		.handshake_timeout = 10,
 		.truncation_eof = false,
 		.allow = true,
+		.user_connection_limit = 1024,
 	};
+}
+
+const char *ssa_env_override(const char *name)
+{
+	struct stat st;
+	const char *v;
+
+	if (lstat(SSA_HELPER_SOCKET_DEFAULT, &st) == 0 || errno != ENOENT)
+		return NULL; /* the administrator runs the service */
+	v = secure_getenv(name);
+	return v && *v ? v : NULL;
 }
 
 const char *policy_dir(void)
 {
-	const char *d = secure_getenv("SSA_CONFIG_DIR");
+	const char *d = ssa_env_override("SSA_CONFIG_DIR");
 
-	return d && *d ? d : SYSCONFDIR "/ssa";
+	return d ? d : SYSCONFDIR "/ssa";
 }
 
 static void section_free(struct section *s)
@@ -335,6 +349,20 @@ static int set_key(struct parse_state *st, struct section *s, const char *header
 		if (!parse_seconds(v, key[0] == 'c' ? &p->connect_timeout : &p->handshake_timeout))
 			return -1;
 		s->set |= key[0] == 'c' ? K_CONNECT_TIMEOUT : K_HANDSHAKE_TIMEOUT;
+	} else if (strcmp(key, "user-connection-limit") == 0) {
+		*expected = "a whole number from 1 to 1000000";
+		if (s->kind != SECTION_DEFAULTS) {
+			if (!st->error)
+				asprintf(&st->error, "[%s] key 'user-connection-limit': it belongs in [defaults]", header);
+			return -2;
+		}
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(v, &end, 10);
+		if (errno || end == v || *end || n < 1 || n > 1000000 || v[0] == '-' || v[0] == '+')
+			return -1;
+		p->user_connection_limit = (unsigned)n;
+		s->set |= K_USER_LIMIT;
 	} else if (strcmp(key, "truncation") == 0) {
 		*expected = "error or eof";
 		if ((i = parse_word(v, truncation)) < 0)
@@ -464,6 +492,7 @@ static void apply(struct policy *p, const struct section *s)
 	if (s->set & K_HANDSHAKE_TIMEOUT) p->handshake_timeout = v->handshake_timeout;
 	if (s->set & K_TRUNCATION) p->truncation_eof = v->truncation_eof;
 	if (s->set & K_ALLOW) p->allow = v->allow;
+	if (s->set & K_USER_LIMIT) p->user_connection_limit = v->user_connection_limit;
 }
 
 static void note_applied(char *applied, size_t size, const struct section *s)
@@ -594,9 +623,12 @@ static int print_section(const char *section, const struct policy *p, void *user
 	if (p->pins)
 		fprintf(f, "pin = %s\n", p->pins);
 	fprintf(f, "session-resumption = %s\nconnect-timeout = %u\nhandshake-timeout = %u\n"
-		   "truncation = %s\nallow = %s\n\n",
+		   "truncation = %s\nallow = %s\n",
 		p->session_resumption ? "yes" : "no", p->connect_timeout, p->handshake_timeout,
 		p->truncation_eof ? "eof" : "error", p->allow ? "yes" : "no");
+	if (strcmp(section, "defaults") == 0)
+		fprintf(f, "user-connection-limit = %u\n", p->user_connection_limit);
+	fputc('\n', f);
 	return 0;
 }
 

@@ -31,6 +31,7 @@ struct policy {
 	unsigned handshake_timeout;     /* seconds */
 	bool truncation_eof;            /* truncation = eof */
 	bool allow;
+	unsigned user_connection_limit; /* [defaults] only: live helpers of one uid */
 };
 
 /* The compiled-in defaults of every key (SPEC §4). */
@@ -39,7 +40,20 @@ void policy_defaults(struct policy *p);
 /* All sections of all files, as parsed. */
 struct policy_set;
 
-/* The default policy directory: $SSA_CONFIG_DIR, else SYSCONFDIR/ssa. */
+/* Where the socket-activated service listens (ssa-helper.socket). */
+#define SSA_HELPER_SOCKET_DEFAULT "/run/ssa/helper.sock"
+
+/*
+ * The environment variable `name` (SSA_HELPER_SOCKET, SSA_HELPER_PATH,
+ * SSA_CONFIG_DIR) if it may count (SPEC §1): only where no helper service
+ * is installed (SSA_HELPER_SOCKET_DEFAULT does not exist), and never in a
+ * set-uid or set-gid program (secure_getenv(3)).  NULL otherwise, or if
+ * unset or empty.
+ */
+const char *ssa_env_override(const char *name);
+
+/* The policy directory: $SSA_CONFIG_DIR where ssa_env_override() lets it
+ * count, else SYSCONFDIR/ssa. */
 const char *policy_dir(void);
 
 /*

@@ -71,7 +71,6 @@ void accepted_run(struct job *j)
 	struct accepted a = { .job = j, .net_fd = j->sockets[0], .end = -1, .domain = AF_INET };
 	struct journal_entry log = { .role = "server" };
 	socklen_t len = sizeof a.domain;
-	struct policy_set *set = NULL;
 	struct policy policy;
 	gnutls_datum_t trust = { 0 };
 	struct tls_request request = { .trust = &trust };
@@ -85,7 +84,7 @@ void accepted_run(struct job *j)
 	if (getsockname(a.net_fd, (struct sockaddr *)&a.local, &a.local_len) < 0)
 		a.local_len = 0;
 	getsockopt(a.net_fd, SOL_SOCKET, SO_DOMAIN, &a.domain, &len);
-	r = job_policy(j, &set, &policy, &request);
+	r = job_policy(j, &policy, &request);
 	if (r == 0)
 		r = tls_server_handshake(a.net_fd, &policy, &request, &a.session, a.sni, sizeof a.sni, j->reason,
 					 sizeof j->reason);
@@ -106,5 +105,4 @@ void accepted_run(struct job *j)
 	log.session = a.session;
 	journal_log(j, &log);
 	accepted_free(&a);
-	policy_set_free(set);
 }

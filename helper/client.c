@@ -39,8 +39,7 @@ static void client_free(struct client *c)
 
 /* The TCP connection, the handshake and the validation: 0 or -errno with
  * the reason in the job. */
-static int reach_peer(struct client *c, const struct policy_set *set, struct policy *p,
-		      const struct tls_request *request)
+static int reach_peer(struct client *c, struct policy *p, const struct tls_request *request)
 {
 	struct job *j = c->job;
 	const struct ssa_request *q = &j->req;
@@ -52,7 +51,7 @@ static int reach_peer(struct client *c, const struct policy_set *set, struct pol
 		return r;
 	c->net_fd = r;
 	/* A name resolved: the address's [host] section may apply. */
-	if (q->resolve[0] && (r = job_policy_for_peer(j, set, p, (const struct sockaddr *)&c->peer)) < 0)
+	if (q->resolve[0] && (r = job_policy_for_peer(j, p, (const struct sockaddr *)&c->peer)) < 0)
 		return r;
 	c->local_len = sizeof c->local;
 	if (getsockname(c->net_fd, (struct sockaddr *)&c->local, &c->local_len) < 0)
@@ -90,16 +89,15 @@ void client_run(struct job *j)
 {
 	struct client c = { .job = j, .app_sock = j->sockets[0], .end = j->sockets[1], .net_fd = -1 };
 	struct journal_entry log = { .role = "client", .peer_name = j->req.hostname };
-	struct policy_set *set = NULL;
 	struct policy policy;
 	gnutls_datum_t trust = { 0 };
 	struct tls_request request = { .trust = &trust };
 	int r;
 
 	j->sockets[0] = j->sockets[1] = -1;
-	r = job_policy(j, &set, &policy, &request);
+	r = job_policy(j, &policy, &request);
 	if (r == 0)
-		r = reach_peer(&c, set, &policy, &request);
+		r = reach_peer(&c, &policy, &request);
 	job_request_free(&request);
 	if (r == 0)
 		r = report_connected(&c, &policy);
@@ -119,5 +117,4 @@ void client_run(struct job *j)
 	log.session = c.session;
 	journal_log(j, &log);
 	client_free(&c);
-	policy_set_free(set);
 }

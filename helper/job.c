@@ -12,6 +12,7 @@
 
 #include "app-socket.h"
 #include "hold.h"
+#include "identity.h"
 #include "ssa-errno.h"
 #include "ssa-io.h"
 #include "tighten.h"
@@ -21,40 +22,31 @@
 #define TRUST_FILE_MAX (4u << 20)
 #define KEY_FILE_MAX (1u << 20)
 
-/*
- * Replace the program path the request claims by the one the kernel knows
- * for SO_PEERCRED's pid, where the helper may read it (standalone mode, or
- * a client of the helper's own user); root's claim stands (ssa-probe
- * --exe).  Elsewhere the claim stands, marked unverified in the journal:
- * an [app] section is then advice to well-behaved programs, not a boundary.
- */
-static void verify_exe(struct job *j)
+/* Whose request this is (identity.h): the sender, whose claim of a
+ * program path counts only from root (ssa-probe --exe); or, for ACCEPT
+ * from a listener this service started, the application it serves.
+ * 0, or -ECANCELED (an ACCEPT from anyone else). */
+static int identify(struct job *j, const struct identity *id)
 {
-	char link[64], path[SSA_EXE_MAX];
-	ssize_t n;
-
-	if (j->cred.uid == 0 && j->exe[0])
-		return;
-	snprintf(link, sizeof link, "/proc/%d/exe", (int)j->cred.pid);
-	n = readlink(link, path, sizeof path - 1);
-	if (j->cred.pid <= 0 || n <= 0)
-		return;
-	path[n] = '\0';
-	memcpy(j->exe, path, (size_t)n + 1);
-	j->exe_verified = true;
-}
-
-/* Whose request this is: SO_PEERCRED, or for ACCEPT from a listener of our
- * own user, the application that listener serves. */
-static void identify(struct job *j)
-{
-	memcpy(j->exe, j->req.exe, sizeof j->exe);
-	if (j->req.kind == SSA_MSG_ACCEPT && j->req.app_pid > 0 && j->cred.uid == geteuid()) {
+	if (j->req.kind == SSA_MSG_ACCEPT) {
+		if (!id->from_listener) {
+			snprintf(j->reason, sizeof j->reason, "an ACCEPT request is taken only from a listener this "
+				 "service started (pid %d is not one)", (int)id->cred.pid);
+			return -ECANCELED;
+		}
 		j->cred = (struct ucred){ .pid = (pid_t)j->req.app_pid, .uid = j->req.app_uid, .gid = j->req.app_gid };
+		memcpy(j->exe, j->req.exe, sizeof j->exe);
 		j->exe_verified = j->req.app_exe_verified;
-	} else {
-		verify_exe(j);
+		return 0;
 	}
+	j->cred = id->cred;
+	if (j->cred.uid == 0 && j->req.exe[0]) {
+		memcpy(j->exe, j->req.exe, sizeof j->exe);
+		return 0;
+	}
+	memcpy(j->exe, id->exe, sizeof j->exe);
+	j->exe_verified = id->exe_verified;
+	return 0;
 }
 
 /* The sockets of each kind of request, checked: 0 or -EPROTO. */
@@ -97,10 +89,10 @@ static int take_descriptors(struct job *j)
 	return 0;
 }
 
-int job_open(struct job *j, int ctl)
+int job_open(struct job *j, int ctl, const struct identity *given)
 {
+	struct identity own;
 	const unsigned kinds = 1u << SSA_MSG_CONNECT | 1u << SSA_MSG_LISTEN | 1u << SSA_MSG_ACCEPT;
-	socklen_t len = sizeof j->cred;
 	enum ssa_msg_type kind = SSA_MSG_CONNECT;
 	unsigned bad_tag = 0;
 	uint8_t *body = NULL;
@@ -116,11 +108,18 @@ int job_open(struct job *j, int ctl)
 	if (getrandom(&j->id, sizeof j->id, 0) != sizeof j->id)
 		j->id = (uint64_t)j->start_ms ^ ((uint64_t)getpid() << 32);
 	ssa_request_init(&j->req, SSA_MSG_CONNECT);
-	if (getsockopt(ctl, SOL_SOCKET, SO_PEERCRED, &j->cred, &len) < 0) {
-		snprintf(j->reason, sizeof j->reason, "the control socket is not a connected AF_UNIX socket: %s",
-			 strerror(errno));
-		return -ECANCELED;
+	if (!given) {
+		/* Started by the application (standalone mode): a listener is
+		 * one of the same user's helpers. */
+		if ((r = identity_of_peer(ctl, &own)) < 0) {
+			snprintf(j->reason, sizeof j->reason, "the control socket is not a connected AF_UNIX socket: %s",
+				 strerror(-r));
+			return -ECANCELED;
+		}
+		own.from_listener = own.cred.uid == geteuid();
+		given = &own;
 	}
+	j->cred = given->cred;
 	r = ssa_recv_message(ctl, kinds, &kind, &body, &body_len, ssa_now_ms() + JOB_REQUEST_TIMEOUT_MS);
 	if (r < 0) {
 		snprintf(j->reason, sizeof j->reason, "bad request from the client: %s", strerror(-r));
@@ -133,7 +132,8 @@ int job_open(struct job *j, int ctl)
 		snprintf(j->reason, sizeof j->reason, "malformed request from the client (field %u)", bad_tag);
 		return -ECANCELED;
 	}
-	identify(j);
+	if ((r = identify(j, given)) < 0)
+		return r;
 	return take_descriptors(j);
 }
 
@@ -198,12 +198,12 @@ static int read_files(struct job *j, const struct policy *p, struct tls_request 
 	return 0;
 }
 
-int job_policy_for_peer(struct job *j, const struct policy_set *set, struct policy *p, const struct sockaddr *peer)
+int job_policy_for_peer(struct job *j, struct policy *p, const struct sockaddr *peer)
 {
 	const struct ssa_request *q = &j->req;
 	bool client = q->kind == SSA_MSG_CONNECT;
 
-	policy_resolve(set, j->exe, client ? q->hostname : NULL, peer, p, j->sections, sizeof j->sections);
+	policy_resolve(j->set, j->exe, client ? q->hostname : NULL, peer, p, j->sections, sizeof j->sections);
 	if (!p->allow) {
 		snprintf(j->reason, sizeof j->reason, "the policy forbids this %s (allow = no in %s)",
 			 client ? "connection" : "server", j->sections);
@@ -216,21 +216,69 @@ int job_policy_for_peer(struct job *j, const struct policy_set *set, struct poli
 	return ssa_tighten(p, q, j->sections, j->reason, sizeof j->reason);
 }
 
-int job_policy(struct job *j, struct policy_set **set, struct policy *p, struct tls_request *request)
+static void (*listening_hook)(void);
+
+void job_on_listening(void (*hook)(void))
 {
-	const struct ssa_request *q = &j->req;
-	bool client = q->kind == SSA_MSG_CONNECT;
+	listening_hook = hook;
+}
+
+void job_became_listener(void)
+{
+	if (listening_hook)
+		listening_hook();
+}
+
+/* The policy loaded once for this process, if any (job_preload_policy()). */
+static struct {
+	bool loaded;
+	const struct policy_set *set;
+	const char *error;
+} preloaded;
+
+void job_preload_policy(const struct policy_set *set, const char *error)
+{
+	preloaded.loaded = true;
+	preloaded.set = set;
+	preloaded.error = error;
+}
+
+/* The policy set for this job: preloaded, or read now.  0, or -ECANCELED
+ * (the policy is broken) with the reason. */
+static int load_policy(struct job *j)
+{
 	char *error = NULL;
 	int r;
 
-	r = policy_set_load(policy_dir(), set, &error);
+	if (preloaded.loaded && preloaded.set) {
+		j->set = preloaded.set;
+		return 0;
+	}
+	if (preloaded.loaded) {
+		snprintf(j->reason, sizeof j->reason, "the SSA policy is broken, refusing every connection: %s",
+			 preloaded.error ? preloaded.error : "?");
+		return -ECANCELED;
+	}
+	r = policy_set_load(policy_dir(), &j->own_set, &error);
 	if (r < 0) {
 		snprintf(j->reason, sizeof j->reason, "the SSA policy is broken, refusing every connection: %s",
 			 error ? error : strerror(-r));
 		free(error);
 		return -ECANCELED;
 	}
-	r = job_policy_for_peer(j, *set, p, client && q->addr_len ? (const struct sockaddr *)&q->addr : NULL);
+	j->set = j->own_set;
+	return 0;
+}
+
+int job_policy(struct job *j, struct policy *p, struct tls_request *request)
+{
+	const struct ssa_request *q = &j->req;
+	bool client = q->kind == SSA_MSG_CONNECT;
+	int r;
+
+	if ((r = load_policy(j)) < 0)
+		return r;
+	r = job_policy_for_peer(j, p, client && q->addr_len ? (const struct sockaddr *)&q->addr : NULL);
 	if (r < 0)
 		return r;
 	if (q->n_off || q->n_on) {
@@ -303,6 +351,9 @@ void job_describe(struct ssa_result *res, const struct policy *p, const struct s
 
 void job_free(struct job *j)
 {
+	policy_set_free(j->own_set);
+	j->own_set = NULL;
+	j->set = NULL;
 	int *fds[] = { &j->ctl, &j->sockets[0], &j->sockets[1], &j->trust_fd };
 
 	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)

@@ -42,27 +42,39 @@ struct job {
 	char reason[SSA_REASON_MAX];    /* why it failed, for the verdict and the journal */
 	char sections[SSA_SECTIONS_MAX]; /* the policy sections that applied */
 	char cipher_mods[1024];         /* priority modifiers for the cipher options */
+	const struct policy_set *set;   /* the policy (job_policy()), or NULL */
+	struct policy_set *own_set;     /* ... when read for this job alone */
 };
 
 /*
  * Take the request on control socket `ctl` (the job owns it from now on):
- * the sender's credentials, a random id, the request and its descriptors,
- * each checked, within JOB_REQUEST_TIMEOUT_MS.  Returns 0, or -ECANCELED
- * with j->reason set (a malformed request, descriptors of the wrong kind,
- * a sender that went away); then j->req.kind says what was asked if the
- * header got through.
+ * the sender's identity (`given` by the service's supervisor, or read here
+ * with identity_of_peer() when NULL), a random id, the request and its
+ * descriptors, each checked, within JOB_REQUEST_TIMEOUT_MS.  Returns 0, or
+ * -ECANCELED with j->reason set (a malformed request, descriptors of the
+ * wrong kind, a sender that went away, an ACCEPT from anyone but a
+ * listener); then j->req.kind says what was asked if the header got
+ * through.
  */
-int job_open(struct job *j, int ctl);
+struct identity;
+int job_open(struct job *j, int ctl, const struct identity *given);
 
 /*
- * The policy for this request, and what the application asked on top of
- * it (tighten.h): 0 with *set (the caller frees it with policy_set_free()),
- * *policy and *request filled (release with job_request_free()), or -errno
- * with j->reason set: -ECANCELED (the policy is broken), -EACCES (allow =
- * no), -EPERM (an option loosens it), -EINVAL (an option that cannot be
- * used).  A server's policy has no [host] section.
+ * The policy for this request (preloaded, or read from the files now), and
+ * what the application asked on top of it (tighten.h): 0 with *policy and
+ * *request filled (release with job_request_free(); the policy's strings
+ * live as long as the job), or -errno with j->reason set: -ECANCELED (the
+ * policy is broken), -EACCES (allow = no), -EPERM (an option loosens it),
+ * -EINVAL (an option that cannot be used).  A server's policy has no
+ * [host] section.
  */
-int job_policy(struct job *j, struct policy_set **set, struct policy *policy, struct tls_request *request);
+int job_policy(struct job *j, struct policy *policy, struct tls_request *request);
+
+/* The policy loaded once by this process (the service's supervisor), for
+ * job_policy() to use instead of reading the files: `set`, or NULL with
+ * `error` saying why it is broken (every request is then refused with
+ * ECANCELED).  Both stay the caller's and must outlive the jobs. */
+void job_preload_policy(const struct policy_set *set, const char *error);
 
 /*
  * Resolve the policy again for the peer's address, once an AF_HOSTNAME
@@ -70,7 +82,7 @@ int job_policy(struct job *j, struct policy_set **set, struct policy *policy, st
  * name), and check it as job_policy() does: 0 or -EACCES, -ECANCELED,
  * -EPERM, -EINVAL with j->reason set.  job_policy() calls it too.
  */
-int job_policy_for_peer(struct job *j, const struct policy_set *set, struct policy *p, const struct sockaddr *peer);
+int job_policy_for_peer(struct job *j, struct policy *p, const struct sockaddr *peer);
 
 /* Wipe and free what job_policy() read into `request`. */
 void job_request_free(struct tls_request *request);
@@ -90,6 +102,12 @@ int job_fail(struct job *j, int e);
  * the effective versions of policy `p` and the two addresses. */
 void job_describe(struct ssa_result *res, const struct policy *p, const struct sockaddr_storage *peer,
 		  socklen_t peer_len, const struct sockaddr_storage *local, socklen_t local_len);
+
+/* The service's supervisor asks to be told when a helper it forked becomes
+ * a listener (supervisor.h): listener_serve() calls job_became_listener()
+ * once it serves a listening socket, which calls `hook`. */
+void job_on_listening(void (*hook)(void));
+void job_became_listener(void);
 
 /* Close every descriptor the job still holds. */
 void job_free(struct job *j);

@@ -258,7 +258,6 @@ static uint8_t *accept_request(const struct job *j, size_t *len)
 static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_stats *stats)
 {
 	int files[1 + 2 * SSA_KEY_PAIRS_MAX];
-	struct policy_set *set = NULL;
 	struct policy policy;
 	gnutls_datum_t trust = { 0 };
 	struct tls_request request = { .trust = &trust };
@@ -267,13 +266,12 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 	uint8_t *msg = NULL;
 	int r;
 
-	r = job_policy(j, &set, &policy, &request);
+	r = job_policy(j, &policy, &request);
 	if (r == 0)
 		r = tls_check_key_pairs(&request, j->reason, sizeof j->reason);
 	/* The listener keeps the descriptors, not the keys: each client's
 	 * helper reads them for itself. */
 	job_request_free(&request);
-	policy_set_free(set);
 	if (r == 0 && !(msg = accept_request(j, &len))) {
 		snprintf(j->reason, sizeof j->reason, "the listening socket's request is too large");
 		r = -ENOBUFS;
@@ -290,6 +288,7 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 	r = job_report(j, &res);
 	close(j->ctl);
 	j->ctl = -1;
+	job_became_listener();
 	if (r == 0)
 		listener_run(listen_fd, queue_fd, msg, len, files, n_files, stats);
 	free(msg);

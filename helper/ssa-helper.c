@@ -4,10 +4,11 @@
  * ssa-helper: one TLS connection, or one listening socket, on behalf of an
  * application.
  *
- * Started by systemd for each connection to ssa-helper.socket (the
- * connection is fd 3, sd_listen_fds(3)), or by the shim over a socketpair
- * with --standalone.  main() only finds its control socket, takes the
- * request (job.h) and hands it to the role it asks for:
+ * Started by systemd as ssa-helper.service with the listening socket of
+ * ssa-helper.socket (sd_listen_fds(3)): then it is the supervisor
+ * (supervisor.h), which forks one helper per connection; or by the shim
+ * over a socketpair with --standalone, serving that one connection.  A
+ * helper takes the request (job.h) and hands it to the role it asks for:
  *
  *   SSA_MSG_CONNECT  client.h: connect, handshake and validate, release the
  *                    application's held socket, relay;
@@ -18,6 +19,7 @@
  * Each role writes one journal entry (journal.h).
  */
 #include <getopt.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +33,7 @@
 #include "job.h"
 #include "journal.h"
 #include "listener.h"
+#include "supervisor.h"
 
 static void usage(FILE *f)
 {
@@ -41,7 +44,7 @@ static void usage(FILE *f)
 }
 
 /* A request that could not be taken: refuse it, and say so. */
-static void refuse(struct job *j, int e)
+static void refuse_job(struct job *j, int e)
 {
 	static const char *const roles[] = { [SSA_MSG_CONNECT] = "client", [SSA_MSG_LISTEN] = "listener",
 					     [SSA_MSG_ACCEPT] = "server" };
@@ -51,22 +54,28 @@ static void refuse(struct job *j, int e)
 	journal_log(j, &log);
 }
 
-/* The control socket: fd 3 in standalone mode (after detaching), or the
- * one systemd passes; -1 for a wrong start. */
-static int control_socket(bool standalone)
+/* Serve the one request on control socket `ctl` (identity.h: `id` as the
+ * supervisor verified it, or NULL to read it here); with `refuse`, refuse
+ * it with that errno and `why`. */
+static void serve(int ctl, const struct identity *id, int refuse, const char *why)
 {
-	if (standalone) {
-		/* Detach so that the application has no child to reap, and
-		 * outlives its process group's signals to finish cleanly. */
-		pid_t pid = fork();
-		if (pid < 0)
-			return -1;
-		if (pid > 0)
-			_exit(0);
-		setsid();
-		return 3;
+	static struct job job;
+	int r;
+
+	r = job_open(&job, ctl, id);
+	if (r == 0 && refuse) {
+		snprintf(job.reason, sizeof job.reason, "%s", why);
+		r = -refuse;
 	}
-	return sd_listen_fds(1) == 1 ? SD_LISTEN_FDS_START : -1;
+	if (r < 0)
+		refuse_job(&job, r);
+	else if (job.req.kind == SSA_MSG_LISTEN)
+		listener_serve(&job);
+	else if (job.req.kind == SSA_MSG_ACCEPT)
+		accepted_run(&job);
+	else
+		client_run(&job);
+	job_free(&job);
 }
 
 int main(int argc, char **argv)
@@ -78,9 +87,9 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct job job;
 	bool standalone = false;
-	int opt, ctl, r;
+	int opt, fd, listening = 0;
+	socklen_t len = sizeof listening;
 
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
@@ -100,20 +109,28 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if ((ctl = control_socket(standalone)) < 0) {
+	signal(SIGPIPE, SIG_IGN);
+	if (standalone) {
+		/* Detach so that the application has no child to reap, and
+		 * outlives its process group's signals to finish cleanly. */
+		pid_t pid = fork();
+		if (pid < 0)
+			return 1;
+		if (pid > 0)
+			_exit(0);
+		setsid();
+		serve(3, NULL, 0, NULL);
+		return 0;
+	}
+	if (sd_listen_fds(1) != 1) {
 		usage(stderr);
 		return 2;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	r = job_open(&job, ctl);
-	if (r < 0)
-		refuse(&job, r);
-	else if (job.req.kind == SSA_MSG_LISTEN)
-		listener_serve(&job);
-	else if (job.req.kind == SSA_MSG_ACCEPT)
-		accepted_run(&job);
-	else
-		client_run(&job);
-	job_free(&job);
+	fd = SD_LISTEN_FDS_START;
+	/* ssa-helper.socket passes its listening socket (Accept=no): the
+	 * supervisor.  An Accept=yes socket passes one connection. */
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+		return supervisor_run(fd, argv, serve);
+	serve(fd, NULL, 0, NULL);
 	return 0;
 }

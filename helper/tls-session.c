@@ -31,23 +31,89 @@ struct session_state {
 };
 
 /* Load the policy's trust anchors into cred: 0 or -ECANCELED. */
-static int load_trust(gnutls_certificate_credentials_t cred, const char *store, char *why,
-		      size_t why_size)
+/* Trust stores loaded once for the helpers this process forks
+ * (tls_trust_preload()): each a trust list, handed to one session's
+ * credentials and then no longer ours. */
+#define PRELOAD_MAX 32
+static struct {
+	char *store;
+	gnutls_x509_trust_list_t list;
+} preload[PRELOAD_MAX];
+static size_t n_preload;
+
+/* Load trust store `store` ("system", a PEM file or a directory) into a
+ * new trust list: 0 and *out, or -ECANCELED with the reason. */
+static int load_trust_list(const char *store, gnutls_x509_trust_list_t *out, char *why, size_t why_size)
 {
 	struct stat st;
 	int r;
 
+	if (gnutls_x509_trust_list_init(out, 0) < 0) {
+		snprintf(why, why_size, "out of memory for the trust store");
+		return -ECANCELED;
+	}
 	if (strcmp(store, "system") == 0)
-		r = gnutls_certificate_set_x509_system_trust(cred);
+		r = gnutls_x509_trust_list_add_system_trust(*out, 0, 0);
 	else if (stat(store, &st) == 0 && S_ISDIR(st.st_mode))
-		r = gnutls_certificate_set_x509_trust_dir(cred, store, GNUTLS_X509_FMT_PEM);
+		r = gnutls_x509_trust_list_add_trust_dir(*out, store, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
 	else
-		r = gnutls_certificate_set_x509_trust_file(cred, store, GNUTLS_X509_FMT_PEM);
+		r = gnutls_x509_trust_list_add_trust_file(*out, store, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
 	if (r > 0)
 		return 0;
+	gnutls_x509_trust_list_deinit(*out, 1);
 	snprintf(why, why_size, "policy: trust store '%s' %s%s", store, r == 0 ? "holds no certificate" : "cannot be loaded: ",
 		 r == 0 ? "" : gnutls_strerror(r));
 	return -ECANCELED;
+}
+
+/* Load the policy's trust anchors into cred: the preloaded list if there is
+ * one, else from the files.  0 or -ECANCELED. */
+static int load_trust(gnutls_certificate_credentials_t cred, const char *store, char *why,
+		      size_t why_size)
+{
+	gnutls_x509_trust_list_t list = NULL;
+	int r;
+
+	for (size_t i = 0; i < n_preload && !list; i++)
+		if (preload[i].list && strcmp(preload[i].store, store) == 0) {
+			list = preload[i].list;
+			preload[i].list = NULL; /* the credentials own it now */
+		}
+	if (!list && (r = load_trust_list(store, &list, why, why_size)) < 0)
+		return r;
+	gnutls_certificate_set_trust_list(cred, list, 0);
+	return 0;
+}
+
+void tls_trust_preload_free(void)
+{
+	for (size_t i = 0; i < n_preload; i++) {
+		if (preload[i].list)
+			gnutls_x509_trust_list_deinit(preload[i].list, 1);
+		free(preload[i].store);
+	}
+	n_preload = 0;
+}
+
+int tls_trust_preload(const char *store, char *why, size_t why_size)
+{
+	gnutls_x509_trust_list_t list;
+	int r;
+
+	for (size_t i = 0; i < n_preload; i++)
+		if (strcmp(preload[i].store, store) == 0)
+			return 0;
+	if (n_preload == PRELOAD_MAX)
+		return 0; /* the others load at each handshake */
+	if ((r = load_trust_list(store, &list, why, why_size)) < 0)
+		return r;
+	preload[n_preload].store = strdup(store);
+	if (!preload[n_preload].store) {
+		gnutls_x509_trust_list_deinit(list, 1);
+		return 0;
+	}
+	preload[n_preload++].list = list;
+	return 0;
 }
 
 /* An IPv4 or IPv6 literal (with or without a zone, "fe80::1%eth0"): no SNI

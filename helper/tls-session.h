@@ -76,6 +76,16 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *poli
 int tls_server_handshake(int fd, const struct policy *policy, const struct tls_request *request,
 			 gnutls_session_t *session, char *sni, size_t sni_size, char *why, size_t why_size);
 
+/*
+ * Load trust store `store` (a policy's trust-store value) now, once, for
+ * the handshakes of the helpers this process forks: each takes the loaded
+ * anchors instead of reading the files.  Returns 0, or -ECANCELED with the
+ * reason (the store does not load).  tls_trust_preload_free() forgets them
+ * all (before a reload).
+ */
+int tls_trust_preload(const char *store, char *why, size_t why_size);
+void tls_trust_preload_free(void);
+
 /* Release a session from tls_client_handshake() or tls_server_handshake()
  * (not its socket). */
 void tls_session_free(gnutls_session_t session);

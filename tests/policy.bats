@@ -206,10 +206,6 @@ TLS12_ONLY=(--priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2')
 
 @test "[app /path] matches the verified executable, never a path an unprivileged program claims (TLS_PROGRAM)" {
     [ "$(id -u)" -eq 0 ] || skip "needs root, to run the client as another user (setpriv)"
-    # Known defect until the service verifies identities itself (issue 11):
-    # the socket-activated helper runs as _ssa and cannot read another
-    # user's /proc/PID/exe, so it believes the claim.
-    [ "$SSA_TEST_MODE" = standalone ] || skip "known defect in units mode: the helper cannot verify another user's executable yet"
     own_policy "allow = no"
     apply_policy zz-app.ini "[app /opt/ssa-test/allowed-program]" "allow = yes"
     start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"

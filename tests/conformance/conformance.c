@@ -601,8 +601,13 @@ static int connect_with_env(const char *name, const char *value, int port)
 
 static void case_ecanceled(struct result *res)
 {
+	int e;
+
+	if (setup.units)
+		NOT_APPLICABLE("with the service installed the environment cannot move a program off it (SPEC §1); "
+			       "tests/service.bats stops the socket to see ECANCELED");
 	/* A helper socket path that exists but is no socket. */
-	int e = connect_with_env("SSA_HELPER_SOCKET", "/dev/null", setup.echo);
+	e = connect_with_env("SSA_HELPER_SOCKET", "/dev/null", setup.echo);
 
 	if (e != ECANCELED)
 		FAILED("unreachable helper service: %s", ename(e));

@@ -23,8 +23,9 @@ struct identity {
 	struct ucred cred;         /* SO_PEERCRED */
 	char exe[SSA_EXE_MAX];     /* the program, or "" if it could not be read */
 	bool exe_verified;         /* read from the kernel for the live process */
-	bool from_listener;        /* the sender is a listener this service started:
-	                            * its ACCEPT requests name the application */
+	bool from_listener;        /* the sender is one of the service's own helpers
+	                            * (a listener): its ACCEPT requests name the
+	                            * application */
 };
 
 /* Fill *id for the peer of connected AF_UNIX socket `fd`: 0, or -errno of

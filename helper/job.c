@@ -44,7 +44,10 @@ static int identify(struct job *j, const struct identity *id)
 		memcpy(j->exe, j->req.exe, sizeof j->exe);
 		return 0;
 	}
-	memcpy(j->exe, id->exe, sizeof j->exe);
+	/* A path the kernel gave for a process that had gone by the time
+	 * it was checked may be another's: it names no [app] section. */
+	if (id->exe_verified)
+		memcpy(j->exe, id->exe, sizeof j->exe);
 	j->exe_verified = id->exe_verified;
 	return 0;
 }
@@ -214,19 +217,6 @@ int job_policy_for_peer(struct job *j, struct policy *p, const struct sockaddr *
 		return -ECANCELED;
 	}
 	return ssa_tighten(p, q, j->sections, j->reason, sizeof j->reason);
-}
-
-static void (*listening_hook)(void);
-
-void job_on_listening(void (*hook)(void))
-{
-	listening_hook = hook;
-}
-
-void job_became_listener(void)
-{
-	if (listening_hook)
-		listening_hook();
 }
 
 /* The policy loaded once for this process, if any (job_preload_policy()). */

@@ -103,12 +103,6 @@ int job_fail(struct job *j, int e);
 void job_describe(struct ssa_result *res, const struct policy *p, const struct sockaddr_storage *peer,
 		  socklen_t peer_len, const struct sockaddr_storage *local, socklen_t local_len);
 
-/* The service's supervisor asks to be told when a helper it forked becomes
- * a listener (supervisor.h): listener_serve() calls job_became_listener()
- * once it serves a listening socket, which calls `hook`. */
-void job_on_listening(void (*hook)(void));
-void job_became_listener(void);
-
 /* Close every descriptor the job still holds. */
 void job_free(struct job *j);
 

@@ -288,7 +288,6 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 	r = job_report(j, &res);
 	close(j->ctl);
 	j->ctl = -1;
-	job_became_listener();
 	if (r == 0)
 		listener_run(listen_fd, queue_fd, msg, len, files, n_files, stats);
 	free(msg);

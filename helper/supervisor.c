@@ -9,12 +9,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -34,8 +32,6 @@
 /* How long the service stays without a connection or a child before it
  * exits (systemd starts it again on the next connection). */
 #define IDLE_EXIT_MS (120 * 1000)
-/* Most listeners alive at once whose ACCEPT requests are believed. */
-#define LISTENERS_MAX 4096
 /* Connections taken per wake-up, so that signals are not starved. */
 #define ACCEPT_BATCH 64
 /* Where the system's trust anchors live (Debian's ca-certificates). */
@@ -53,11 +49,7 @@ static struct {
 	supervisor_serve_fn *serve;
 	struct child *children;
 	size_t n_children, cap_children;
-	/* Listener pids, in memory the children share: a child that becomes
-	 * a listener puts its pid here, and a child serving an ACCEPT
-	 * request believes it only from a pid found here.  The supervisor
-	 * clears a slot when it reaps that child. */
-	_Atomic pid_t *listeners;
+	char self[4096];             /* this program, as /proc/self/exe says */
 	struct policy_set *set;
 	char *error;                 /* why the policy is broken, or NULL */
 	unsigned user_limit;         /* user-connection-limit */
@@ -180,10 +172,6 @@ static void forget(pid_t pid)
 			sv.children[i] = sv.children[--sv.n_children];
 			break;
 		}
-	for (size_t i = 0; i < LISTENERS_MAX; i++) {
-		pid_t expected = pid;
-		atomic_compare_exchange_strong(&sv.listeners[i], &expected, 0);
-	}
 }
 
 static void reap(void)
@@ -216,24 +204,12 @@ static void drop_privileges(void)
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
-/* Called in a child that has become a listener (listener.h). */
-static void mark_listener(void)
+/* The sender is one of this service's own helpers (its listeners ask for
+ * their clients' helpers): the service's user, running this program, as
+ * the kernel says.  Only systemd starts processes as the service's user. */
+static bool is_own_helper(const struct identity *id)
 {
-	pid_t me = getpid();
-
-	for (size_t i = 0; i < LISTENERS_MAX; i++) {
-		pid_t expected = 0;
-		if (atomic_compare_exchange_strong(&sv.listeners[i], &expected, me))
-			return;
-	}
-}
-
-static bool is_listener(pid_t pid)
-{
-	for (size_t i = 0; pid > 0 && i < LISTENERS_MAX; i++)
-		if (atomic_load(&sv.listeners[i]) == pid)
-			return true;
-	return false;
+	return id->cred.uid == geteuid() && id->exe_verified && strcmp(id->exe, sv.self) == 0;
 }
 
 /* Fork the helper of connection `conn`. */
@@ -249,7 +225,7 @@ static void start_helper(int conn)
 		close(conn);
 		return;
 	}
-	id.from_listener = is_listener(id.cred.pid);
+	id.from_listener = is_own_helper(&id);
 	/* The service's own listeners ask for their clients' helpers: those
 	 * count for the listener, already counted. */
 	counted = id.cred.uid == geteuid() ? -1 : (long)id.cred.uid;
@@ -311,12 +287,8 @@ static void reexecute(void)
 	setenv("LISTEN_PID", pid, 1);
 	/* The binary by its name (exec of /proc/self/exe would name the
 	 * process "exe"). */
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		execv(self, sv.argv);
-	}
+	if (sv.self[0])
+		execv(sv.self, sv.argv);
 	log_warning("ssa-helper: cannot execute itself again: %m; going on");
 	fcntl(sv.listen_fd, F_SETFD, FD_CLOEXEC);
 	sv.reexec = false;
@@ -356,18 +328,14 @@ static void handle_changes(void)
 int supervisor_run(int listen_fd, char **argv, supervisor_serve_fn *serve)
 {
 	sigset_t mask;
+	ssize_t n;
 
 	sv.listen_fd = listen_fd;
 	sv.argv = argv;
 	sv.serve = serve;
 	sv.inotify_fd = -1;
-	sv.listeners = mmap(NULL, LISTENERS_MAX * sizeof *sv.listeners, PROT_READ | PROT_WRITE,
-			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sv.listeners == MAP_FAILED) {
-		fprintf(stderr, "ssa-helper: %m\n");
-		return 1;
-	}
-	job_on_listening(mark_listener);
+	n = readlink("/proc/self/exe", sv.self, sizeof sv.self - 1);
+	sv.self[n > 0 ? n : 0] = '\0';
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGHUP);

@@ -28,7 +28,54 @@ struct session_state {
 	size_t n_leaves;
 	char asked[256];         /* server: the name the client asked for (SNI), or "" */
 	bool refused;            /* server: check_sni() refused it */
+	/* Client: where resumption data goes (tls_request). */
+	void (*on_session)(void *user, const gnutls_datum_t *data);
+	void *on_session_user;
 };
+
+/* A TLS 1.3 ticket arrived (after the handshake): its resumption data to
+ * on_session.  gnutls_handshake_set_hook_function(3). */
+static int ticket_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
+		       const gnutls_datum_t *msg)
+{
+	struct session_state *st = gnutls_session_get_ptr(s);
+	gnutls_datum_t data = { 0 };
+
+	(void)htype;
+	(void)when;
+	(void)incoming;
+	(void)msg;
+	/* During a TLS 1.2 handshake there is no complete session yet: the
+	 * caller takes that one at the end of the handshake. */
+	if (st->on_session && gnutls_protocol_get_version(s) == GNUTLS_TLS1_3 &&
+	    gnutls_session_get_data2(s, &data) == 0) {
+		st->on_session(st->on_session_user, &data);
+		gnutls_free(data.data);
+	}
+	return 0;
+}
+
+/* A resumed session has no Certificate message: the name is checked
+ * against the chain stored in it (RFC 6125).  0 or -EPROTO. */
+static int check_resumed_name(gnutls_session_t s, const char *hostname, char *why, size_t why_size)
+{
+	const gnutls_datum_t *certs;
+	gnutls_x509_crt_t crt;
+	unsigned n = 0;
+	int ok = 0;
+
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (certs && n > 0 && gnutls_x509_crt_init(&crt) == 0) {
+		ok = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
+		     gnutls_x509_crt_check_hostname2(crt, hostname, 0);
+		gnutls_x509_crt_deinit(crt);
+	}
+	if (ok)
+		return 0;
+	snprintf(why, why_size, "peer certificate rejected: the resumed session's certificate does not name '%s'",
+		 hostname);
+	return -EPROTO;
+}
 
 /* Load the policy's trust anchors into cred: 0 or -ECANCELED. */
 /* Trust stores loaded once for the helpers this process forks
@@ -442,15 +489,31 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		tls_session_free(s);
 		return -EINVAL;
 	}
+	/* Data that does not resume (stale, corrupt, another server's) only
+	 * means a full handshake. */
+	if (req->resume.size)
+		gnutls_session_set_data(s, req->resume.data, req->resume.size);
+	st->on_session = req->on_session;
+	st->on_session_user = req->on_session_user;
+	if (req->on_session)
+		gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET, GNUTLS_HOOK_POST, ticket_hook);
 	r = run_handshake(s, p->handshake_timeout, "TLS server authentication (serverAuth)", hostname, why, why_size);
-	if (r == 0) {
+	if (r == 0 && gnutls_session_is_resumed(s))
+		r = check_resumed_name(s, hostname, why, why_size);
+	if (r == 0)
 		r = check_policy_extras(s, p, why, why_size);
-		if (r < 0)
-			gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
-	}
+	if (r < 0 && r != -ETIMEDOUT && r != -ECONNRESET)
+		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
 	if (r < 0) {
 		tls_session_free(s);
 		return r;
+	}
+	if (req->on_session && gnutls_protocol_get_version(s) != GNUTLS_TLS1_3) {
+		gnutls_datum_t data = { 0 };
+		if (gnutls_session_get_data2(s, &data) == 0) {
+			req->on_session(req->on_session_user, &data);
+			gnutls_free(data.data);
+		}
 	}
 	*session = s;
 	return 0;
@@ -517,6 +580,8 @@ int tls_server_handshake(int fd, const struct policy *p, const struct tls_reques
 		return r;
 	}
 	gnutls_handshake_set_post_client_hello_function(s, check_sni);
+	if (req->ticket_key && gnutls_session_ticket_enable_server(s, req->ticket_key) == 0 && req->session_ttl)
+		gnutls_db_set_cache_expiration(s, (int)req->session_ttl);
 	if (req->request_peer_auth) {
 		/* Verified during the handshake: the chain against the trust
 		 * anchors, and the leaf's purpose (RFC 5280 §4.2.1.12). */

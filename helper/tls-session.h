@@ -22,7 +22,18 @@ struct tls_request {
 	gnutls_datum_t chain[SSA_KEY_PAIRS_MAX], key[SSA_KEY_PAIRS_MAX];
 	size_t n_pairs;
 	bool request_peer_auth;         /* server: require and verify a client certificate */
-	const char *cipher_mods;        /* from tls_session_cipher_modifiers(), or NULL */
+	const char *cipher_mods;        /* from tls_priority_cipher_modifiers(), or NULL */
+	/* Client resumption (SPEC §2): data to try (size 0: none), and
+	 * where new data goes: a TLS 1.3 ticket when it arrives after the
+	 * handshake (a GNUTLS_HANDSHAKE_NEW_SESSION_TICKET hook), a TLS 1.2
+	 * session at the end of the handshake.  on_session may be NULL. */
+	gnutls_datum_t resume;
+	void (*on_session)(void *user, const gnutls_datum_t *data);
+	void *on_session_user;
+	/* Server resumption: the listening socket's ticket key, or NULL;
+	 * the lifetime of the tickets issued, seconds (0: GnuTLS's). */
+	const gnutls_datum_t *ticket_key;
+	unsigned session_ttl;
 };
 
 /*

@@ -154,7 +154,7 @@ PY
     # time (bench/connect-latency measures the burst; here it must only
     # be answered, whole).
     apply_policy zz-burst.ini "[defaults]" "handshake-timeout = 60"
-    start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
+    start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem" --quiet
     cat > "$SSA_T/burst.py" <<'PY'
 import asyncio, socket, sys, time
 import errno

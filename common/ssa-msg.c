@@ -108,6 +108,15 @@ void ssa_request_init(struct ssa_request *r, enum ssa_msg_type kind)
 	r->session_reuse = r->revocation_checks = r->ocsp_stapled_checks = -1;
 }
 
+void ssa_request_free(struct ssa_request *r)
+{
+	free(r->session);
+	r->session = NULL;
+	r->session_len = 0;
+	explicit_bzero(r->ticket_key, sizeof r->ticket_key);
+	r->has_ticket_key = false;
+}
+
 size_t ssa_request_encode(const struct ssa_request *r, uint8_t *buf, size_t cap)
 {
 	struct ssa_msg m;
@@ -123,8 +132,13 @@ size_t ssa_request_encode(const struct ssa_request *r, uint8_t *buf, size_t cap)
 		}
 		ssa_msg_put_u32(&m, SSA_TAG_HOLD_FILLER, r->hold_filler);
 		ssa_msg_put_u32(&m, SSA_TAG_HOLD_LOWAT, (uint32_t)r->hold_lowat);
-	} else if (r->peer_auth) {
-		ssa_msg_put_u32(&m, SSA_TAG_PEER_AUTH, 1);
+		if (r->session_len)
+			ssa_msg_put(&m, SSA_TAG_SESSION_DATA, r->session, r->session_len);
+	} else {
+		if (r->peer_auth)
+			ssa_msg_put_u32(&m, SSA_TAG_PEER_AUTH, 1);
+		if (r->session_ttl)
+			ssa_msg_put_u32(&m, SSA_TAG_SESSION_TTL, r->session_ttl);
 	}
 	if (r->exe[0])
 		ssa_msg_put_str(&m, SSA_TAG_EXE, r->exe);
@@ -150,6 +164,8 @@ size_t ssa_request_encode(const struct ssa_request *r, uint8_t *buf, size_t cap)
 		ssa_msg_put_u32(&m, SSA_TAG_APP_UID, r->app_uid);
 		ssa_msg_put_u32(&m, SSA_TAG_APP_GID, r->app_gid);
 		ssa_msg_put_u32(&m, SSA_TAG_EXE_VERIFIED, r->app_exe_verified);
+		if (r->has_ticket_key)
+			ssa_msg_put(&m, SSA_TAG_TICKET_KEY, r->ticket_key, sizeof r->ticket_key);
 	}
 	return ssa_msg_finish(&m);
 }
@@ -164,9 +180,13 @@ static bool request_tag_fits(enum ssa_msg_type kind, uint16_t tag)
 	case SSA_TAG_PORT:
 	case SSA_TAG_HOLD_FILLER:
 	case SSA_TAG_HOLD_LOWAT:
+	case SSA_TAG_SESSION_DATA:
 		return kind == SSA_MSG_CONNECT;
 	case SSA_TAG_PEER_AUTH:
+	case SSA_TAG_SESSION_TTL:
 		return kind != SSA_MSG_CONNECT;
+	case SSA_TAG_TICKET_KEY:
+		return kind == SSA_MSG_ACCEPT;
 	case SSA_TAG_APP_PID:
 	case SSA_TAG_APP_UID:
 	case SSA_TAG_APP_GID:
@@ -239,6 +259,20 @@ static int request_field(struct ssa_request *r, const struct ssa_field *f)
 			return -EPROTO;
 		r->hold_lowat = (int)v;
 		return 0;
+	case SSA_TAG_SESSION_DATA:
+		if (f->len == 0 || !(r->session = malloc(f->len)))
+			return -EPROTO;
+		memcpy(r->session, f->value, f->len);
+		r->session_len = f->len;
+		return 0;
+	case SSA_TAG_SESSION_TTL:
+		return ssa_field_u32(f, &r->session_ttl);
+	case SSA_TAG_TICKET_KEY:
+		if (f->len != sizeof r->ticket_key)
+			return -EPROTO;
+		memcpy(r->ticket_key, f->value, f->len);
+		r->has_ticket_key = true;
+		return 0;
 	case SSA_TAG_APP_PID:
 		return ssa_field_u32(f, &r->app_pid);
 	case SSA_TAG_APP_UID:
@@ -301,10 +335,15 @@ int ssa_request_decode(enum ssa_msg_type kind, const uint8_t *body, size_t len, 
 	if (e < 0) {
 		if (bad_tag)
 			*bad_tag = f.tag;
+		ssa_request_free(r);
 		return e;
 	}
 	r->has_app = kind == SSA_MSG_ACCEPT;
-	return request_complete(r, &seen) ? 0 : -EPROTO;
+	if (!request_complete(r, &seen)) {
+		ssa_request_free(r);
+		return -EPROTO;
+	}
+	return 0;
 }
 
 /* --- the result ----------------------------------------------------------- */
@@ -359,6 +398,8 @@ size_t ssa_result_encode(const struct ssa_result *r, uint8_t *buf, size_t cap)
 	put_nonempty(&m, SSA_TAG_ALPN_CHOSEN, r->alpn);
 	put_nonempty(&m, SSA_TAG_SNI, r->sni);
 	put_nonempty(&m, SSA_TAG_OCSP, r->ocsp);
+	if (r->resumed)
+		ssa_msg_put_u32(&m, SSA_TAG_RESUMED, 1);
 	put_nonempty(&m, SSA_TAG_PEER_IDENTITY, r->peer_identity);
 	put_long_str(&m, SSA_TAG_PEER_CHAIN, r->peer_chain);
 	put_nonempty(&m, SSA_TAG_TRUSTED_CIPHERS, r->trusted_ciphers);
@@ -447,6 +488,12 @@ static int result_field(struct ssa_result *r, const struct ssa_field *f)
 		return append_field(&r->trusted_ciphers, f);
 	case SSA_TAG_SNI:
 		return ssa_field_str(f, r->sni, sizeof r->sni);
+	case SSA_TAG_RESUMED: {
+		int flag = 0;
+		int e = field_flag(f, &flag);
+		r->resumed = flag;
+		return e;
+	}
 	default:
 		return -EPROTO;
 	}
@@ -474,4 +521,31 @@ int ssa_result_decode(const uint8_t *body, size_t len, struct ssa_result *r)
 	if (e < 0)
 		ssa_result_free(r);
 	return e;
+}
+
+/* --- resumption data after the verdict ----------------------------------- */
+
+size_t ssa_session_encode(const uint8_t *data, size_t len, uint8_t *buf, size_t cap)
+{
+	struct ssa_msg m;
+
+	if (len == 0 || len > SSA_SESSION_MAX)
+		return 0;
+	ssa_msg_init(&m, buf, cap, SSA_MSG_SESSION);
+	ssa_msg_put(&m, SSA_TAG_SESSION_DATA, data, len);
+	return ssa_msg_finish(&m);
+}
+
+int ssa_session_decode(const uint8_t *body, size_t body_len, const uint8_t **data, size_t *len)
+{
+	struct ssa_field_iter it;
+	struct ssa_field f;
+
+	ssa_field_iter_init(&it, body, body_len);
+	if (ssa_field_next(&it, &f) != 1 || f.tag != SSA_TAG_SESSION_DATA || f.len == 0 ||
+	    ssa_field_next(&it, &f) != 0)
+		return -EPROTO;
+	*data = f.value;
+	*len = f.len;
+	return 0;
 }

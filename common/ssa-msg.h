@@ -37,6 +37,10 @@
 #define SSA_EXE_MAX 4096
 /* TLS_ERROR, NUL included: longer reasons are cut. */
 #define SSA_REASON_MAX 512
+/* Resumption data (SSA_TAG_SESSION_DATA): one field. */
+#define SSA_SESSION_MAX SSA_WIRE_FIELD_MAX
+/* A session ticket key (gnutls_session_ticket_key_generate(3)). */
+#define SSA_TICKET_KEY_SIZE 64
 /* TLS_CHOSEN_CIPHER, TLS_SNI, TLS_POLICY_SECTIONS, TLS_OCSP_STATUS. */
 #define SSA_CIPHER_MAX 64
 #define SSA_SNI_MAX 256
@@ -73,6 +77,15 @@ struct ssa_request {
 	/* CONNECT: the hold (shim/hold.h). */
 	uint32_t hold_filler;
 	int hold_lowat;
+	/* CONNECT: resumption data to try (opaque to the shim), malloc'd by
+	 * the decoder (ssa_request_free()), or the encoder's caller's. */
+	uint8_t *session;
+	size_t session_len;
+	/* LISTEN, ACCEPT: TLS_SESSION_TTL of the listening socket, or 0. */
+	uint32_t session_ttl;
+	/* ACCEPT: the listening socket's session ticket key, if any. */
+	bool has_ticket_key;
+	uint8_t ticket_key[SSA_TICKET_KEY_SIZE];
 	/* ACCEPT: whom the listener serves, as it established it. */
 	bool has_app;
 	uint32_t app_pid, app_uid, app_gid;
@@ -81,6 +94,10 @@ struct ssa_request {
 
 /* An empty request of `kind`: every option unset. */
 void ssa_request_init(struct ssa_request *r, enum ssa_msg_type kind);
+
+/* Free what a decoder allocated in r (the resumption data) and wipe the
+ * ticket key. */
+void ssa_request_free(struct ssa_request *r);
 
 /*
  * Encode `r` as a whole message (header and body) into buf[0..cap).
@@ -115,6 +132,7 @@ struct ssa_result {
 	char alpn[SSA_ALPN_MAX];           /* TLS_ALPN after connect, or "" */
 	char sni[SSA_SNI_MAX];             /* accepted: TLS_SNI */
 	char ocsp[SSA_OCSP_STATUS_MAX];    /* TLS_OCSP_STATUS */
+	bool resumed;                      /* TLS_RESUMED_SESSION */
 	char *peer_identity;               /* TLS_PEER_IDENTITY, malloc'd, or NULL */
 	char *peer_chain;                  /* TLS_PEER_CERTIFICATE_CHAIN (PEM), malloc'd, or NULL */
 	char *trusted_ciphers;             /* TLS_TRUSTED_CIPHERS, malloc'd, or NULL */
@@ -143,5 +161,15 @@ size_t ssa_result_encode(const struct ssa_result *r, uint8_t *buf, size_t cap);
  * errno field is a malformed result).
  */
 int ssa_result_decode(const uint8_t *body, size_t len, struct ssa_result *r);
+
+/* --- resumption data after the verdict ----------------------------------- */
+
+/* Encode an SSA_MSG_SESSION of `len` (1..SSA_SESSION_MAX) bytes into
+ * buf[0..cap): the message's length, or 0 if it does not fit. */
+size_t ssa_session_encode(const uint8_t *data, size_t len, uint8_t *buf, size_t cap);
+
+/* Decode an SSA_MSG_SESSION body: 0 with *data pointing into the body and
+ * *len, or -EPROTO. */
+int ssa_session_decode(const uint8_t *body, size_t body_len, const uint8_t **data, size_t *len);
 
 #endif /* SSA_MSG_H */

@@ -36,6 +36,11 @@
  *             listener -> app     the same result and descriptor as one
  *                                 SOCK_SEQPACKET message, which accept()
  *                                 receives
+ * after a     helper -> shim      SSA_MSG_SESSION, any number, on the same
+ * client's                        control socket, until the connection
+ * verdict                         ends: resumption data (a TLS 1.3 ticket
+ *                                 that arrived after the handshake, or a
+ *                                 TLS 1.2 session) for the shim's cache
  */
 #ifndef SSA_WIRE_H
 #define SSA_WIRE_H
@@ -55,6 +60,7 @@ enum ssa_msg_type {
 	SSA_MSG_RESULT = 2,
 	SSA_MSG_LISTEN = 3,
 	SSA_MSG_ACCEPT = 4,
+	SSA_MSG_SESSION = 5,
 };
 
 /* Fields of SSA_MSG_CONNECT. */
@@ -77,6 +83,9 @@ enum ssa_connect_tag {
 	SSA_TAG_PEER_AUTH = 15,  /* u32: TLS_REQUEST_PEER_AUTH (listening sockets) */
 	SSA_TAG_HOLD_FILLER = 36, /* u32: filler bytes the shim wrote to hold the socket */
 	SSA_TAG_HOLD_LOWAT = 37,  /* u32: the socket's own TCP_NOTSENT_LOWAT, to restore */
+	SSA_TAG_SESSION_DATA = 38, /* bytes: CONNECT: resumption data to try; SESSION: new data */
+	SSA_TAG_SESSION_TTL = 39,  /* u32: LISTEN, ACCEPT: TLS_SESSION_TTL, seconds */
+	SSA_TAG_TICKET_KEY = 40,   /* bytes: ACCEPT: the listening socket's session ticket key */
 	/* Added by the listener to SSA_MSG_ACCEPT: whom it serves. */
 	SSA_TAG_APP_PID = 32,    /* u32: the application's pid, from SO_PEERCRED */
 	SSA_TAG_APP_UID = 33,    /* u32: its uid */
@@ -116,6 +125,7 @@ enum ssa_result_tag {
 	SSA_TAG_OCSP = 28,       /* string: the stapled OCSP response's fate */
 	SSA_TAG_TRUSTED_CIPHERS = 29, /* string: the suites the session offered, newline-separated */
 	SSA_TAG_SNI = 30,        /* string: the server name the client asked for (accept) */
+	SSA_TAG_RESUMED = 31,    /* u32: 1 if the session was resumed */
 };
 
 /* Longest string field of any message (a PEM certificate fits; a chain is

@@ -53,6 +53,7 @@ static int hand_over(struct accepted *a, const struct policy *p)
 	tls_session_describe(a->session, &res);
 	memcpy(res.sni, a->sni, sizeof res.sni);
 	job_describe(&res, p, &a->peer, a->peer_len, &a->local, a->local_len);
+	res.resumed = gnutls_session_is_resumed(a->session);
 	r = job_report(j, &res);
 	ssa_result_free(&res);
 	if (r == 0)
@@ -85,6 +86,13 @@ void accepted_run(struct job *j)
 		a.local_len = 0;
 	getsockopt(a.net_fd, SOL_SOCKET, SO_DOMAIN, &a.domain, &len);
 	r = job_policy(j, &policy, &request);
+	/* Tickets with the listening socket's key (SPEC §2), if it has one
+	 * (the listener makes one where the policy allows resumption). */
+	gnutls_datum_t ticket_key = { .data = j->req.ticket_key, .size = sizeof j->req.ticket_key };
+	if (r == 0 && j->req.has_ticket_key && policy.session_resumption) {
+		request.ticket_key = &ticket_key;
+		request.session_ttl = j->req.session_ttl;
+	}
 	if (r == 0)
 		r = tls_server_handshake(a.net_fd, &policy, &request, &a.session, a.sni, sizeof a.sni, j->reason,
 					 sizeof j->reason);

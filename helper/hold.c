@@ -40,6 +40,10 @@ int hold_release(int app, int end, uint32_t filler, int lowat, int64_t deadline_
 			return -errno;
 		}
 	}
+	/* Acknowledge the last filler now: with its acknowledgement delayed
+	 * (up to 40 ms), Nagle's algorithm would hold the application's first
+	 * small write back (tcp(7), TCP_QUICKACK, TCP_NODELAY). */
+	setsockopt(end, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
 	if (setsockopt(app, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat) < 0)
 		return -errno;
 	return 0;

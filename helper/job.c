@@ -341,6 +341,7 @@ void job_describe(struct ssa_result *res, const struct policy *p, const struct s
 
 void job_free(struct job *j)
 {
+	ssa_request_free(&j->req);
 	policy_set_free(j->own_set);
 	j->own_set = NULL;
 	j->set = NULL;

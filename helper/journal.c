@@ -34,7 +34,8 @@ void journal_log(const struct job *j, const struct journal_entry *e)
 	else
 		snprintf(what, sizeof what, "TLS connection %s to %s (%s)", id, name[0] ? name : "?",
 			 peer[0] ? peer : "not connected");
-	sd_journal_send("MESSAGE=%s: %s", what, why,
+	sd_journal_send("MESSAGE=%s%s: %s", what,
+			e->session && gnutls_session_is_resumed(e->session) ? " (resumed)" : "", why,
 			"PRIORITY=%d", failed ? LOG_WARNING : LOG_INFO,
 			"SYSLOG_IDENTIFIER=ssa-helper",
 			"SSA_ID=%s", id,
@@ -50,6 +51,7 @@ void journal_log(const struct job *j, const struct journal_entry *e)
 			"SSA_POLICY=%s", j->sections,
 			"SSA_VERSION=%s", e->session ? tls_session_version_name(e->session) : "",
 			"SSA_CIPHER=%s", e->session ? tls_session_cipher_name(e->session) : "",
+			"SSA_RESUMED=%s", e->session && gnutls_session_is_resumed(e->session) ? "yes" : "no",
 			"SSA_RESULT=%s", e->err ? strerrorname_np(e->err) : "ok",
 			"SSA_REASON=%s", e->err ? j->reason : e->outcome ? e->outcome : "",
 			"SSA_BYTES_SENT=%llu", (unsigned long long)(e->relay ? e->relay->bytes_to_peer : 0),

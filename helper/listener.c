@@ -18,6 +18,7 @@
 
 #include "helper-channel.h"
 #include "journal.h"
+#include "tls-session.h"
 #include "ssa-io.h"
 #include "ssa-msg.h"
 
@@ -230,7 +231,7 @@ void listener_run(int listen_fd, int queue_fd, const uint8_t *request, size_t re
 /* The request each client's helper gets: the application's, plus whom it
  * came from, as this helper established it.  A whole SSA_MSG_ACCEPT message
  * (malloc'd, *len bytes), or NULL. */
-static uint8_t *accept_request(const struct job *j, size_t *len)
+static uint8_t *accept_request(const struct job *j, bool resumption, size_t *len)
 {
 	size_t cap = SSA_WIRE_HEADER_SIZE + 16384;
 	uint8_t *buf = malloc(cap);
@@ -245,7 +246,19 @@ static uint8_t *accept_request(const struct job *j, size_t *len)
 	q.app_gid = (uint32_t)j->cred.gid;
 	q.app_exe_verified = j->exe_verified;
 	memcpy(q.exe, j->exe, sizeof q.exe);
+	/* One ticket key for all this socket's clients (SPEC §2): made here,
+	 * held in memory, handed to each client's helper, never written. */
+	gnutls_datum_t key = { 0 };
+	if (resumption && gnutls_session_ticket_key_generate(&key) == 0 && key.size == sizeof q.ticket_key) {
+		memcpy(q.ticket_key, key.data, key.size);
+		q.has_ticket_key = true;
+	}
+	if (key.data) {
+		explicit_bzero(key.data, key.size);
+		gnutls_free(key.data);
+	}
 	*len = ssa_request_encode(&q, buf, cap);
+	explicit_bzero(q.ticket_key, sizeof q.ticket_key);
 	if (*len == 0) {
 		free(buf);
 		return NULL;
@@ -272,7 +285,7 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 	/* The listener keeps the descriptors, not the keys: each client's
 	 * helper reads them for itself. */
 	job_request_free(&request);
-	if (r == 0 && !(msg = accept_request(j, &len))) {
+	if (r == 0 && !(msg = accept_request(j, policy.session_resumption, &len))) {
 		snprintf(j->reason, sizeof j->reason, "the listening socket's request is too large");
 		r = -ENOBUFS;
 	}
@@ -290,6 +303,7 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 	j->ctl = -1;
 	if (r == 0)
 		listener_run(listen_fd, queue_fd, msg, len, files, n_files, stats);
+	explicit_bzero(msg, len);
 	free(msg);
 	return 0;
 }

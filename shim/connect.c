@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "exchange.h"
@@ -16,6 +17,7 @@
 #include "libc.h"
 #include "options.h"
 #include "optval.h"
+#include "sessions.h"
 #include "ssa-errno.h"
 
 /* True for a peer no TCP connection can have: IPv4 multicast or the
@@ -111,7 +113,11 @@ static int start_attempt(int fd, struct tls_socket *s, struct ssa_request *req)
 	}
 	req->hold_filler = hold.filler;
 	req->hold_lowat = hold.lowat;
+	req->session = sessions_find(&s->session_key, s->session_ttl > 0 ? (unsigned)s->session_ttl : 0,
+				     &req->session_len);
 	ctl = exchange_open(s, req, (const int[]){ fd, hold.end }, 2);
+	free(req->session);
+	req->session = NULL;
 	if (ctl < 0) {
 		hold_abandon(fd, &hold);
 		return ctl;
@@ -141,7 +147,12 @@ static int collect(struct tls_socket *s, int fd, bool wait)
 	if (recv(s->ctl, &probe, 1, MSG_PEEK) < 0 && errno == EINTR)
 		return -EINTR;
 	e = exchange_verdict(s, s->ctl);
-	REAL(close)(s->ctl);
+	/* After a success the helper sends resumption data on the same
+	 * socket (sessions.h). */
+	if (e == 0 && s->opts.session_reuse != 0)
+		sessions_adopt(s->ctl, &s->session_key);
+	else
+		REAL(close)(s->ctl);
 	s->ctl = -1;
 	if (e == 0) {
 		s->state = TLS_SOCKET_CONNECTED;
@@ -221,6 +232,12 @@ int connect_start(int fd, struct tls_socket *s, const struct sockaddr *addr, soc
 	req.kind = SSA_MSG_CONNECT;
 	if ((r = parse_address(s, addr, len, &req)) < 0 || (r = files_check_pairs(s)) < 0)
 		return r;
+	/* Resumption data is kept per context, host name and port (SPEC §2). */
+	s->session_key = (struct session_key){ .context = s->context };
+	memcpy(s->session_key.host, req.hostname, sizeof s->session_key.host);
+	s->session_key.port = req.resolve[0] ? req.port
+			    : ntohs(req.addr.ss_family == AF_INET ? ((struct sockaddr_in *)&req.addr)->sin_port
+								  : ((struct sockaddr_in6 *)&req.addr)->sin6_port);
 	s->error[0] = '\0';
 	r = start_attempt(fd, s, &req);
 	if (r < 0) {

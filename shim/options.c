@@ -361,8 +361,7 @@ static int get_version_bound(struct tls_socket *s, int name, void *optval, sockl
 static int get_resumed(struct tls_socket *s, int name, void *optval, socklen_t *optlen)
 {
 	(void)name;
-	/* Sessions are not resumed yet (see ssa(7), BUGS). */
-	return connected(s) ? optval_put_int(0, optval, optlen) : -ENOTCONN;
+	return connected(s) ? optval_put_int(s->res.resumed, optval, optlen) : -ENOTCONN;
 }
 
 static int get_session_ttl(struct tls_socket *s, int name, void *optval, socklen_t *optlen)

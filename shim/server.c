@@ -44,6 +44,7 @@ static int ask_helper(int fd, struct tls_socket *s, int queue)
 	int ctl, e;
 
 	req.kind = SSA_MSG_LISTEN;
+	req.session_ttl = s->session_ttl > 0 ? (uint32_t)s->session_ttl : 0;
 	ctl = exchange_open(s, &req, (const int[]){ fd, queue }, 2);
 	if (ctl < 0)
 		return ctl == -ECONNABORTED || ctl == -ECANCELED || ctl == -ENOBUFS ? ctl : -ECANCELED;

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "in_tls.h"
+#include "sessions.h"
 #include "ssa-msg.h"
 
 enum tls_socket_state {
@@ -51,6 +52,7 @@ struct tls_socket {
 	 * which they may only tighten (tighten.h). */
 	struct ssa_request opts;
 	int session_ttl;                  /* TLS_SESSION_TTL, seconds, or -1 */
+	struct session_key session_key;   /* what its resumption data is kept for (sessions.h) */
 	uint64_t context;                 /* TLS_CONTEXT */
 	/* Files the application opened (files.h), -1 if unset. */
 	int trust_fd;                     /* TLS_TRUSTED_PEER_CERTIFICATES */

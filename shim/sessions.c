@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "libc.h"
+#include "owned-fd.h"
 #include "ssa-io.h"
 #include "ssa-msg.h"
 
@@ -22,7 +22,7 @@ struct entry {
 };
 
 struct channel {
-	int fd;
+	struct owned_fd ctl;
 	struct session_key key;
 };
 
@@ -45,7 +45,7 @@ static void forget_all(void)
 		entries[i] = (struct entry){ 0 };
 	}
 	for (size_t i = 0; i < n_channels; i++)
-		REAL(close)(channels[i].fd);
+		owned_fd_close(&channels[i].ctl);
 	n_channels = 0;
 }
 
@@ -97,7 +97,12 @@ static void harvest(void)
 
 		/* Deadline 0: only what has arrived (whole messages, which a
 		 * helper writes at once). */
-		while ((r = ssa_recv_message(channels[i].fd, 1u << SSA_MSG_SESSION, &type, &body, &body_len, 0)) == 0) {
+		if (!owned_fd_valid(&channels[i].ctl)) {
+			/* closed behind our back (owned-fd.h): not ours now */
+			channels[i] = channels[--n_channels];
+			continue;
+		}
+		while ((r = ssa_recv_message(channels[i].ctl.fd, 1u << SSA_MSG_SESSION, &type, &body, &body_len, 0)) == 0) {
 			if (ssa_session_decode(body, body_len, &data, &len) == 0)
 				store(&channels[i].key, data, len);
 			free(body);
@@ -106,7 +111,7 @@ static void harvest(void)
 			i++;
 			continue;
 		}
-		REAL(close)(channels[i].fd); /* done, gone, or not understood */
+		owned_fd_close(&channels[i].ctl); /* done, gone, or not understood */
 		channels[i] = channels[--n_channels];
 	}
 }
@@ -116,11 +121,12 @@ void sessions_adopt(int ctl, const struct session_key *key)
 	pthread_mutex_lock(&lock);
 	check_owner();
 	if (n_channels == CHANNELS_MAX) {
-		REAL(close)(channels[0].fd);
+		owned_fd_close(&channels[0].ctl);
 		memmove(channels, channels + 1, (CHANNELS_MAX - 1) * sizeof *channels);
 		n_channels--;
 	}
-	channels[n_channels++] = (struct channel){ .fd = ctl, .key = *key };
+	if (owned_fd_take(&channels[n_channels].ctl, ctl) == 0)
+		channels[n_channels++].key = *key;
 	pthread_mutex_unlock(&lock);
 }
 

@@ -53,11 +53,13 @@ static ino_t inode_of(int fd)
 
 static void tls_socket_free(struct tls_socket *s)
 {
-	if (s->ctl >= 0)
+	/* An orphan's descriptors are leaked rather than risk closing the
+	 * application's. */
+	if (s->ctl >= 0 && !s->orphaned)
 		close(s->ctl); /* the helper gives up the attempt */
-	if (s->trust_fd >= 0)
+	if (s->trust_fd >= 0 && !s->orphaned)
 		close(s->trust_fd);
-	for (int i = 0; i < SSA_KEY_PAIRS_MAX; i++) {
+	for (int i = 0; i < SSA_KEY_PAIRS_MAX && !s->orphaned; i++) {
 		if (s->chain_fd[i] >= 0)
 			close(s->chain_fd[i]);
 		if (s->key_fd[i] >= 0)
@@ -129,8 +131,10 @@ struct tls_socket *tls_socket_get(int fd)
 		 * this record only, not one another thread just added. */
 		struct tls_socket *expected = s;
 		pthread_mutex_lock(&table_lock);
-		if (atomic_compare_exchange_strong(slot, &expected, NULL))
+		if (atomic_compare_exchange_strong(slot, &expected, NULL)) {
+			s->orphaned = true;
 			tls_socket_put(s); /* the table's reference */
+		}
 		pthread_mutex_unlock(&table_lock);
 		tls_socket_put(s);
 		return NULL;

@@ -60,6 +60,10 @@ struct tls_socket {
 	int key_fd[SSA_KEY_PAIRS_MAX];    /* TLS_PRIVATE_KEY of the chain at the same index */
 	int n_chains;
 	bool accepted;                    /* returned by accept(): the server side */
+	/* The socket was closed by a path the shim does not see; so, perhaps,
+	 * were the descriptors above, whose numbers may name the
+	 * application's files now: the record leaves them alone (owned-fd.h). */
+	bool orphaned;
 	/* What the helper reported (connect(), accept()), or for a listening
 	 * socket its bound address in res.local. */
 	struct ssa_result res;

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -68,6 +69,26 @@ int main(void)
 	close(other);
 	ok(tls_socket_get(fd) == NULL, "a number reused by another socket is not the old TLS socket");
 	close(fd);
+
+	/* A daemon detaching closes every descriptor, the record's own too,
+	 * and opens its files on the freed numbers: dropping the record must
+	 * not close them. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	tls_socket_add(fd, AF_INET);
+	s = tls_socket_get(fd);
+	s->trust_fd = socket(AF_INET, SOCK_STREAM, 0);
+	s->ctl = socket(AF_INET, SOCK_STREAM, 0);
+	int kept[2] = { s->trust_fd, s->ctl };
+	tls_socket_put(s);
+	close(kept[0]);
+	close(kept[1]);
+	close(fd);
+	int own[3] = { socket(AF_INET, SOCK_STREAM, 0), socket(AF_INET, SOCK_STREAM, 0), socket(AF_INET, SOCK_STREAM, 0) };
+	ok(tls_socket_get(fd) == NULL && fcntl(own[0], F_GETFD) >= 0 && fcntl(own[1], F_GETFD) >= 0 &&
+		   fcntl(own[2], F_GETFD) >= 0,
+	   "a record whose descriptors were all closed behind the shim's back closes none of their new owners'");
+	for (int i = 0; i < 3; i++)
+		close(own[i]);
 
 	for (int i = 0; i < THREADS; i++)
 		fds[i] = socket(AF_INET6, SOCK_STREAM, 0);

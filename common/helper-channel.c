@@ -5,7 +5,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "owned-fd.h"
 
 extern char **environ;
 
@@ -71,15 +76,15 @@ static char **helper_environment(void)
 /*
  * Start `helper` with one end of a socketpair as its fd 3 and --standalone;
  * the helper detaches at once (it forks and its first process exits), so the
- * application is left with no child to reap.  Returns our end, or -errno.
+ * application is left with no child once that first process is reaped,
+ * which the caller does later (*pid).  Returns our end, or -errno.
  */
-static int spawn_standalone(const char *helper)
+static int spawn_standalone(const char *helper, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	char *argv[] = { (char *)helper, (char *)"--standalone", NULL };
 	char **env = helper_environment();
-	int sv[2], r, status;
-	pid_t pid;
+	int sv[2], r;
 
 	if (!env)
 		return -ENOMEM;
@@ -101,7 +106,7 @@ static int spawn_standalone(const char *helper)
 		if (r == 0)
 			r = posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 		if (r == 0)
-			r = posix_spawn(&pid, helper, &fa, NULL, argv, env);
+			r = posix_spawn(pid, helper, &fa, NULL, argv, env);
 		posix_spawn_file_actions_destroy(&fa);
 	}
 	close(sv[1]);
@@ -110,21 +115,107 @@ static int spawn_standalone(const char *helper)
 		close(sv[0]);
 		return -r;
 	}
-	/* Reap the first process; ECHILD if the application ignores SIGCHLD
-	 * or reaped it itself. */
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	return sv[0];
+}
+
+/* The started helper kept waiting for the next connection (SPEC §5,
+ * standalone mode), and the first processes of started helpers not reaped
+ * yet.  A spare belongs to the process that started it, and serves only a
+ * connection that would start the same helper with the same policy
+ * directory. */
+#define REAP_MAX 16
+static struct {
+	pthread_mutex_t lock;
+	struct owned_fd ctl;            /* the spare's control socket */
+	pid_t owner;
+	char helper[PATH_MAX], config[PATH_MAX];
+	pid_t reap[REAP_MAX];
+	size_t n_reap;
+} spare = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl = { .fd = -1 } };
+
+/* After fork(2): the child has no spare (the parent's is the parent's). */
+static void forget_spare(void)
+{
+	owned_fd_close(&spare.ctl);
+	spare.n_reap = 0;
+	pthread_mutex_init(&spare.lock, NULL);
+}
+
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void spare_init(void)
+{
+	pthread_atfork(NULL, NULL, forget_spare);
+}
+
+/* Reap the first processes that have exited; ECHILD if the application
+ * ignores SIGCHLD or reaped them itself.  Lock held. */
+static void reap_started(void)
+{
+	for (size_t i = 0; i < spare.n_reap;) {
+		pid_t r = waitpid(spare.reap[i], NULL, WNOHANG);
+		if (r == 0 || (r < 0 && errno == EINTR)) {
+			i++;
+			continue;
+		}
+		spare.reap[i] = spare.reap[--spare.n_reap];
+	}
+}
+
+/* Start a helper and note its first process for reaping: fd or -errno.
+ * Lock held. */
+static int start(const char *helper)
+{
+	pid_t pid;
+	int fd;
+
+	reap_started();
+	if (spare.n_reap == REAP_MAX) {
+		/* Wait for the oldest rather than forget it. */
+		while (waitpid(spare.reap[0], NULL, 0) < 0 && errno == EINTR)
+			;
+		spare.reap[0] = spare.reap[--spare.n_reap];
+	}
+	fd = spawn_standalone(helper, &pid);
+	if (fd >= 0)
+		spare.reap[spare.n_reap++] = pid;
+	return fd;
+}
+
+static const char *config_dir(void)
+{
+	const char *d = ssa_env_override("SSA_CONFIG_DIR");
+
+	return d ? d : "";
+}
+
+/* Take the spare if it fits this connection: fd or -1.  Lock held. */
+static int take_spare(const char *helper)
+{
+	bool fits = spare.owner == getpid() && strcmp(spare.helper, helper) == 0 &&
+		    strcmp(spare.config, config_dir()) == 0;
+	int fd = owned_fd_release(&spare.ctl);
+
+	if (fd < 0 || fits)
+		return fd;
+	close(fd); /* another helper or policy: it ends when it sees that */
+	return -1;
+}
+
+bool helper_channel_service_installed(void)
+{
+	struct stat st;
+
+	return stat(env_or("SSA_HELPER_SOCKET", SSA_HELPER_SOCKET_DEFAULT), &st) == 0 || errno != ENOENT;
 }
 
 int helper_channel_open(char *why, size_t why_size)
 {
 	const char *path = env_or("SSA_HELPER_SOCKET", SSA_HELPER_SOCKET_DEFAULT);
 	const char *helper = env_or("SSA_HELPER_PATH", SSA_HELPER_PATH_DEFAULT);
-	struct stat st;
 	int fd;
 
-	if (stat(path, &st) == 0 || errno != ENOENT) {
+	if (helper_channel_service_installed()) {
 		fd = connect_service(path);
 		if (fd >= 0)
 			return fd;
@@ -132,9 +223,31 @@ int helper_channel_open(char *why, size_t why_size)
 			 strerror(-fd));
 		return -ECANCELED;
 	}
-	fd = spawn_standalone(helper);
+	pthread_once(&spare_once, spare_init);
+	pthread_mutex_lock(&spare.lock);
+	fd = take_spare(helper);
+	if (fd < 0)
+		fd = start(helper);
+	pthread_mutex_unlock(&spare.lock);
 	if (fd >= 0)
 		return fd;
 	snprintf(why, why_size, "cannot start the SSA helper %s: %s", helper, strerror(-fd));
 	return -ECANCELED;
+}
+
+void helper_channel_replenish(void)
+{
+	const char *helper = env_or("SSA_HELPER_PATH", SSA_HELPER_PATH_DEFAULT);
+	int fd;
+
+	if (helper_channel_service_installed())
+		return; /* nothing to keep */
+	pthread_once(&spare_once, spare_init);
+	pthread_mutex_lock(&spare.lock);
+	if (!owned_fd_valid(&spare.ctl) && (fd = start(helper)) >= 0 && owned_fd_take(&spare.ctl, fd) == 0) {
+		spare.owner = getpid();
+		snprintf(spare.helper, sizeof spare.helper, "%s", helper);
+		snprintf(spare.config, sizeof spare.config, "%s", config_dir());
+	}
+	pthread_mutex_unlock(&spare.lock);
 }

@@ -3,10 +3,17 @@
 #ifndef SSA_HELPER_CHANNEL_H
 #define SSA_HELPER_CHANNEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "policy.h"
 
+/*
+ * Whether the service is installed: its socket (SSA_HELPER_SOCKET_DEFAULT,
+ * or $SSA_HELPER_SOCKET as helper_channel_open() reads it) exists, or cannot
+ * be looked at.  Otherwise the mode is standalone (SPEC §5).
+ */
+bool helper_channel_service_installed(void);
 
 /*
  * Open a control connection to a fresh helper: connect to the service socket
@@ -18,5 +25,16 @@
  * written to why[0..why_size).
  */
 int helper_channel_open(char *why, size_t why_size);
+
+/*
+ * Standalone mode (SPEC §5): start one helper now, to wait for the next
+ * connection of this process, so that its connect() does not wait for a
+ * process start; helper_channel_open() takes it (if it would start the
+ * same helper with the same policy directory) and the caller calls this
+ * again once its request is sent.  A waiting helper exits when this
+ * process closes its end (it exits itself, or execs).  Nothing with the
+ * service installed.  Thread-safe; a child after fork(2) has no spare.
+ */
+void helper_channel_replenish(void);
 
 #endif /* SSA_HELPER_CHANNEL_H */

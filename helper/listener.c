@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,47 @@ struct listener {
 	struct ready held;
 	int64_t accept_pause_until;
 	struct listener_stats *stats;
+	listener_serve_fn *serve_here;  /* standalone: fork a child that serves */
 };
+
+/*
+ * Standalone: start a client's helper as a child of this process, which
+ * has everything loaded already (a fork(2), not a process start).  The
+ * child keeps nothing of the listener's but the journal: only its end of
+ * the control socket.  Returns our end, or -errno.
+ */
+static int fork_helper(struct listener *l, int client)
+{
+	int sv[2], r;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
+	if (pid == 0) {
+		signal(SIGCHLD, SIG_DFL);
+		close(sv[0]);
+		close(client); /* it comes again with the request */
+		close(l->listen_fd);
+		close(l->queue_fd);
+		for (size_t i = 0; i < l->n_hs; i++)
+			close(l->hs[i].ctl);
+		if (l->held.fd >= 0)
+			close(l->held.fd);
+		for (size_t i = 0; i < l->n_files; i++)
+			close(l->files[i]);
+		l->serve_here(sv[1]);
+		_exit(0);
+	}
+	close(sv[1]);
+	return sv[0];
+}
 
 /*
  * Hand one client to a fresh helper: the SSA_MSG_ACCEPT request, then the
@@ -68,7 +109,13 @@ static void dispatch(struct listener *l, int client)
 	char why[256];
 	int ctl, r;
 
-	ctl = helper_channel_open(why, sizeof why);
+	if (l->serve_here) {
+		ctl = fork_helper(l, client);
+		if (ctl < 0)
+			snprintf(why, sizeof why, "cannot fork a helper: %s", strerror(-ctl));
+	} else {
+		ctl = helper_channel_open(why, sizeof why);
+	}
 	if (ctl < 0) {
 		sd_journal_send("MESSAGE=TLS listener: a client was dropped: %s", why, "PRIORITY=%d", LOG_WARNING,
 				"SYSLOG_IDENTIFIER=ssa-helper", NULL);
@@ -166,7 +213,7 @@ static void collect(struct listener *l, size_t i)
 }
 
 void listener_run(int listen_fd, int queue_fd, const uint8_t *request, size_t request_len, const int *files,
-		  size_t n_files, struct listener_stats *stats)
+		  size_t n_files, struct listener_stats *stats, listener_serve_fn *serve_here)
 {
 	struct listener l = { .listen_fd = listen_fd, .queue_fd = queue_fd, .request = request,
 			      .request_len = request_len, .files = files, .n_files = n_files,
@@ -175,6 +222,10 @@ void listener_run(int listen_fd, int queue_fd, const uint8_t *request, size_t re
 	int sndbuf = 2 * (SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX);
 
 	*stats = (struct listener_stats){ 0 };
+	if (serve_here && !helper_channel_service_installed()) {
+		l.serve_here = serve_here;
+		signal(SIGCHLD, SIG_IGN); /* the kernel reaps them */
+	}
 	/* Room for the largest message (a client's whole chain). */
 	setsockopt(queue_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
@@ -268,7 +319,8 @@ static uint8_t *accept_request(const struct job *j, bool resumption, size_t *len
 
 /* Check the keys and the policy, report, and hand the listening socket
  * over to the loop: 0 with *stats, or -errno with the reason. */
-static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_stats *stats)
+static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_stats *stats,
+		 listener_serve_fn *serve_here)
 {
 	int files[1 + 2 * SSA_KEY_PAIRS_MAX];
 	struct policy policy;
@@ -302,13 +354,13 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 	close(j->ctl);
 	j->ctl = -1;
 	if (r == 0)
-		listener_run(listen_fd, queue_fd, msg, len, files, n_files, stats);
+		listener_run(listen_fd, queue_fd, msg, len, files, n_files, stats, serve_here);
 	explicit_bzero(msg, len);
 	free(msg);
 	return 0;
 }
 
-void listener_serve(struct job *j)
+void listener_serve(struct job *j, listener_serve_fn *serve_here)
 {
 	struct journal_entry log = { .role = "listener" };
 	struct listener_stats stats = { 0 };
@@ -320,7 +372,7 @@ void listener_serve(struct job *j)
 	j->sockets[0] = j->sockets[1] = -1;
 	if (getsockname(listen_fd, (struct sockaddr *)&local, &local_len) == 0)
 		log.local = (const struct sockaddr *)&local;
-	r = serve(j, listen_fd, queue_fd, &stats);
+	r = serve(j, listen_fd, queue_fd, &stats, serve_here);
 	if (r < 0) {
 		log.err = job_fail(j, r);
 	} else {

@@ -18,7 +18,9 @@
  *
  * Each role writes one journal entry (journal.h).
  */
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -54,6 +56,15 @@ static void refuse_job(struct job *j, int e)
 	journal_log(j, &log);
 }
 
+static void serve(int ctl, const struct identity *id, int refuse, const char *why);
+
+/* A client of a standalone listener, in a child of it (listener.h), which
+ * never returns to the listener: serve() may take over its job. */
+static void serve_client(int ctl)
+{
+	serve(ctl, NULL, 0, NULL);
+}
+
 /* Serve the one request on control socket `ctl` (identity.h: `id` as the
  * supervisor verified it, or NULL to read it here); with `refuse`, refuse
  * it with that errno and `why`. */
@@ -70,7 +81,7 @@ static void serve(int ctl, const struct identity *id, int refuse, const char *wh
 	if (r < 0)
 		refuse_job(&job, r);
 	else if (job.req.kind == SSA_MSG_LISTEN)
-		listener_serve(&job);
+		listener_serve(&job, serve_client);
 	else if (job.req.kind == SSA_MSG_ACCEPT)
 		accepted_run(&job);
 	else
@@ -119,6 +130,13 @@ int main(int argc, char **argv)
 		if (pid > 0)
 			_exit(0);
 		setsid();
+		/* Started ahead of its connection, this helper may wait long for
+		 * it; a program that exits without one closes the socket. */
+		struct pollfd p = { .fd = 3, .events = POLLIN };
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		if (!(p.revents & POLLIN) || recv(3, &(char){ 0 }, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+			return 0;
 		serve(3, NULL, 0, NULL);
 		return 0;
 	}

@@ -13,6 +13,7 @@
 
 #include "exchange.h"
 #include "files.h"
+#include "helper-channel.h"
 #include "hold.h"
 #include "libc.h"
 #include "options.h"
@@ -125,6 +126,9 @@ static int start_attempt(int fd, struct tls_socket *s, struct ssa_request *req)
 	/* The helper's copy is the only one now: its death resets the socket. */
 	REAL(close)(hold.end);
 	s->ctl = ctl;
+	/* Standalone: start the next connection's helper while this one
+	 * works (helper-channel.h). */
+	helper_channel_replenish();
 	return 0;
 }
 

@@ -85,3 +85,79 @@ R_NAME_MISMATCH='name.*(does not|doesn.t|not) match|(name|host).*mismatch|mismat
     shopt -u nocasematch
     [ "$ok" -eq 1 ] || fail "TLS_ERROR does not say that the name does not match: $reason"
 }
+
+# ---------------------------------------------------------------------------
+# Standalone: the helper started ahead of the next connection (SPEC §5).
+# ---------------------------------------------------------------------------
+
+# helpers_of MARK: the pids of ssa-helper processes whose environment holds
+# SSA_TEST_MARK=MARK (a helper inherits the application's environment).
+helpers_of() {
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/exe" 2>/dev/null)" = "$SSA_HELPER" ] || continue
+        tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "SSA_TEST_MARK=$1" &&
+            echo "${p#/proc/}"
+    done
+    return 0
+}
+
+@test "python: a program that closed every descriptor (a daemon detaching) still connects, and keeps its own files" {
+    # What the shim keeps between calls (a resumption channel; standalone,
+    # the helper started ahead) is gone, and must not take the numbers'
+    # new owners with it.
+    start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
+    echo "a file of the program's own" > "$D/own"
+    cat > "$D/daemon.py" <<'EOF'
+import os, socket, sys
+
+IPPROTO_TLS, TLS_HOSTNAME = 205, 85
+port = int(sys.argv[1])
+
+def echo(tag):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_TLS)
+    s.setsockopt(IPPROTO_TLS, TLS_HOSTNAME, b"localhost\0")
+    s.connect(("127.0.0.1", port))
+    s.sendall(tag + b"\n")
+    got = s.recv(100)
+    s.close()
+    return got
+
+print("first", echo(b"one").decode().strip())
+# What a daemon does when it detaches: close all but 0-2, then open its own.
+os.closerange(3, 4096)
+own = [os.open(sys.argv[2], os.O_RDONLY) for _ in range(8)]
+print("second", echo(b"two").decode().strip())
+print("own", "intact" if all(os.pread(f, 100, 0) == open(sys.argv[2], "rb").read() for f in own) else "LOST")
+EOF
+    run --separate-stderr env LD_PRELOAD="$SSA_SHIM" SSA_TEST_MARK="$D" \
+        timeout "$SSA_CLIENT_TIMEOUT" "$PYTHON" "$D/daemon.py" "$SERVER_PORT" "$D/own"
+    assert_status 0
+    assert_line "first one"
+    assert_line "second two"
+    assert_line "own intact"
+}
+
+@test "standalone: the helper kept for the next connection exits with the program that started it" {
+    [ "$SSA_TEST_MODE" = standalone ] || skip "standalone mode only (the shim starts the helper)"
+    start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
+    write_echo_client
+    mkfifo "$D/go"
+    cat > "$D/stay.py" <<EOF
+exec(open("$D/client.py").read().replace("s.close()", "s.close(); print('done', flush=True); open('$D/go').read()"))
+EOF
+    env LD_PRELOAD="$SSA_SHIM" SSA_TEST_MARK="$D" "$PYTHON" "$D/stay.py" \
+        127.0.0.1 "$SERVER_PORT" localhost > "$D/stay.out" 2>&1 &
+    local pid=$! i
+    register_pid "$pid"
+    wait_line "$D/stay.out" "^done" 10 || fail "the client did not finish: $(cat "$D/stay.out")"
+    # One helper waits while the program lives (the connection's own has
+    # ended with it) ...
+    for i in $(seq 50); do [ "$(helpers_of "$D" | wc -l)" -eq 1 ] && break; sleep 0.1; done
+    [ "$(helpers_of "$D" | wc -l)" -eq 1 ] || fail "helpers waiting: $(helpers_of "$D" | wc -l), not 1"
+    echo > "$D/go"
+    wait "$pid"
+    # ... and none once it has exited.
+    for i in $(seq 50); do [ -z "$(helpers_of "$D")" ] && break; sleep 0.1; done
+    [ -z "$(helpers_of "$D")" ] || fail "helpers left behind: $(helpers_of "$D")"
+}

@@ -3,7 +3,7 @@
  * ssa-echo-server: a TLS echo server written with plain sockets.
  *
  *   ssa-echo-server [-6] [-p PORT] -c CHAIN -k KEY [-c CHAIN -k KEY ...]
- *                   [-a ALPN,LIST] [-r] [-t TRUST] [-n MAX]
+ *                   [-a ALPN,LIST] [-r] [-t TRUST] [-T TTL] [-n MAX]
  *
  * It asks for IPPROTO_TLS, hands the socket its certificate chains and
  * keys, and from then on is an ordinary poll(2) server: the TLS handshake,
@@ -16,11 +16,13 @@
  *   -a LIST   ALPN protocols to select from, in order of preference
  *   -r        request and verify client certificates
  *   -t TRUST  trust anchors for client certificates (a PEM file or directory)
+ *   -T TTL    issue session tickets valid for at most TTL seconds
  *   -n MAX    exit after serving MAX connections
  *
  * Prints "listening on ADDRESS" once ready, then one line per connection
- * accepted (peer address, SNI, ALPN, version, client certificate subject
- * and how many certificates the client sent) and closed (bytes echoed).  Each connection is echoed until the client
+ * accepted (peer address, SNI, ALPN, version, whether the session was
+ * resumed, client certificate subject and how many certificates the
+ * client sent) and closed (bytes echoed).  Each connection is echoed until the client
  * closes its side; then the server closes its own.
  */
 #define _GNU_SOURCE 1 /* accept4() */
@@ -108,13 +110,15 @@ static void report_accepted(const struct client *c)
 {
 	static char chain[65536];
 	char sni[256], alpn[256], identity[1024];
-	int version = -1;
+	int version = -1, resumed = -1;
 	socklen_t len = sizeof version;
 
 	getsockopt(c->fd, IPPROTO_TLS, TLS_CHOSEN_VERSION, &version, &len);
-	printf("accepted %s sni=%s alpn=%s version=1.%d peer=%s peer_chain=%d\n", c->addr,
+	len = sizeof resumed;
+	getsockopt(c->fd, IPPROTO_TLS, TLS_RESUMED_SESSION, &resumed, &len);
+	printf("accepted %s sni=%s alpn=%s version=1.%d resumed=%d peer=%s peer_chain=%d\n", c->addr,
 	       tls_string(c->fd, TLS_SNI, sni, sizeof sni), tls_string(c->fd, TLS_ALPN, alpn, sizeof alpn),
-	       version, tls_string(c->fd, TLS_PEER_IDENTITY, identity, sizeof identity),
+	       version, resumed, tls_string(c->fd, TLS_PEER_IDENTITY, identity, sizeof identity),
 	       count_certificates(tls_string(c->fd, TLS_PEER_CERTIFICATE_CHAIN, chain, sizeof chain)));
 	fflush(stdout);
 }
@@ -152,7 +156,7 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len;
 	const char *alpn = NULL, *trust = NULL;
-	int opt, domain = AF_INET, port = 0, peer_auth = 0, n_clients = 0, fd;
+	int opt, domain = AF_INET, port = 0, peer_auth = 0, ttl, n_clients = 0, fd;
 	long max = -1, served = 0;
 	char where[INET6_ADDRSTRLEN + 8];
 
@@ -164,7 +168,7 @@ int main(int argc, char **argv)
 	fd = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TLS);
 	if (fd < 0)
 		die("socket(IPPROTO_TLS)", -1);
-	while ((opt = getopt(argc, argv, "6p:c:k:a:rt:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "6p:c:k:a:rt:T:n:")) != -1) {
 		switch (opt) {
 		case '6':
 			break;
@@ -186,12 +190,17 @@ int main(int argc, char **argv)
 		case 't':
 			trust = optarg;
 			break;
+		case 'T':
+			ttl = atoi(optarg);
+			if (setsockopt(fd, IPPROTO_TLS, TLS_SESSION_TTL, &ttl, sizeof ttl) < 0)
+				die("TLS_SESSION_TTL", fd);
+			break;
 		case 'n':
 			max = atol(optarg);
 			break;
 		default:
 			fprintf(stderr, "usage: ssa-echo-server [-6] [-p PORT] -c CHAIN -k KEY [-c CHAIN -k KEY ...] "
-					"[-a ALPN] [-r] [-t TRUST] [-n MAX]\n");
+					"[-a ALPN] [-r] [-t TRUST] [-T TTL] [-n MAX]\n");
 			return 2;
 		}
 	}

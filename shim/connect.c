@@ -20,6 +20,7 @@
 #include "optval.h"
 #include "sessions.h"
 #include "ssa-errno.h"
+#include "ssa-io.h"
 
 /* True for a peer no TCP connection can have: IPv4 multicast or the
  * all-ones broadcast address, IPv6 multicast (connect(2) of seed 002:
@@ -114,6 +115,7 @@ static int start_attempt(int fd, struct tls_socket *s, struct ssa_request *req)
 	}
 	req->hold_filler = hold.filler;
 	req->hold_lowat = hold.lowat;
+	s->attempt_ms = ssa_now_ms(); /* before the helper can have any data */
 	req->session = sessions_find(&s->session_key, s->session_ttl > 0 ? (unsigned)s->session_ttl : 0,
 				     &req->session_len);
 	ctl = exchange_open(s, req, (const int[]){ fd, hold.end }, 2);
@@ -154,7 +156,7 @@ static int collect(struct tls_socket *s, int fd, bool wait)
 	/* After a success the helper sends resumption data on the same
 	 * socket (sessions.h). */
 	if (e == 0 && s->opts.session_reuse != 0)
-		sessions_adopt(s->ctl, &s->session_key);
+		sessions_adopt(s->ctl, &s->session_key, s->attempt_ms);
 	else
 		REAL(close)(s->ctl);
 	s->ctl = -1;

@@ -24,6 +24,7 @@ struct entry {
 struct channel {
 	struct owned_fd ctl;
 	struct session_key key;
+	int64_t since_ms;    /* no data from it is older than this */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -59,8 +60,10 @@ static void check_owner(void)
 	}
 }
 
-/* Keep `len` bytes of data for key: the newest replaces any older. */
-static void store(const struct session_key *key, const uint8_t *data, size_t len)
+/* Keep `len` bytes of data for key, obtained no earlier than `since_ms`:
+ * the newest replaces any older.  Its age counts from since_ms, which
+ * errs towards too old, never too young (TLS_SESSION_TTL). */
+static void store(const struct session_key *key, const uint8_t *data, size_t len, int64_t since_ms)
 {
 	struct entry *e = NULL, *oldest = &entries[0];
 	uint8_t *copy = malloc(len);
@@ -80,8 +83,8 @@ static void store(const struct session_key *key, const uint8_t *data, size_t len
 	if (!e)
 		e = oldest;
 	free(e->data);
-	*e = (struct entry){ .key = *key, .data = copy, .len = len, .stored_ms = ssa_now_ms() };
-	e->used_ms = e->stored_ms;
+	*e = (struct entry){ .key = *key, .data = copy, .len = len, .stored_ms = since_ms };
+	e->used_ms = ssa_now_ms();
 }
 
 /* Read what the pending channels have, without waiting; close those whose
@@ -104,7 +107,7 @@ static void harvest(void)
 		}
 		while ((r = ssa_recv_message(channels[i].ctl.fd, 1u << SSA_MSG_SESSION, &type, &body, &body_len, 0)) == 0) {
 			if (ssa_session_decode(body, body_len, &data, &len) == 0)
-				store(&channels[i].key, data, len);
+				store(&channels[i].key, data, len, channels[i].since_ms);
 			free(body);
 		}
 		if (r == -ETIMEDOUT) {
@@ -116,7 +119,7 @@ static void harvest(void)
 	}
 }
 
-void sessions_adopt(int ctl, const struct session_key *key)
+void sessions_adopt(int ctl, const struct session_key *key, int64_t since_ms)
 {
 	pthread_mutex_lock(&lock);
 	check_owner();
@@ -125,8 +128,10 @@ void sessions_adopt(int ctl, const struct session_key *key)
 		memmove(channels, channels + 1, (CHANNELS_MAX - 1) * sizeof *channels);
 		n_channels--;
 	}
-	if (owned_fd_take(&channels[n_channels].ctl, ctl) == 0)
-		channels[n_channels++].key = *key;
+	if (owned_fd_take(&channels[n_channels].ctl, ctl) == 0) {
+		channels[n_channels].key = *key;
+		channels[n_channels++].since_ms = since_ms;
+	}
 	pthread_mutex_unlock(&lock);
 }
 

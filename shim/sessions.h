@@ -32,10 +32,14 @@ struct session_key {
 	uint16_t port;           /* host byte order */
 };
 
-/* Keep control socket `ctl` (taken) as a pending channel for `key`. */
-void sessions_adopt(int ctl, const struct session_key *key);
+/* Keep control socket `ctl` (taken) as a pending channel for `key`; its
+ * helper's connection started at `since_ms` (ssa_now_ms()), and no data it
+ * sends is older. */
+void sessions_adopt(int ctl, const struct session_key *key, int64_t since_ms);
 
-/* The newest data for `key`, at most `max_age_s` seconds old (0: any age):
+/* The newest data for `key`, at most `max_age_s` seconds old (0: any age;
+ * the age counts from the connect() whose helper sent the data, as the
+ * shim cannot know when that helper got it):
  * a malloc'd copy (*len bytes, the caller frees it), or NULL.  Reads the
  * pending channels first. */
 uint8_t *sessions_find(const struct session_key *key, unsigned max_age_s, size_t *len);

@@ -44,6 +44,7 @@ struct tls_socket {
 	ino_t ino;                /* inode of the socket, to detect a reused fd */
 	enum tls_socket_state state;
 	int ctl;                  /* control socket to the helper while connecting, or -1 */
+	int64_t attempt_ms;       /* ssa_now_ms() when the connect attempt started */
 	int pending_error;        /* errno of an attempt that ended unseen, for SO_ERROR */
 	char error[TLS_ERROR_MAX];        /* TLS_ERROR, "" if none */
 	/* What the application asked for (SPEC §2): the request's options

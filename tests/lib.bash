@@ -675,6 +675,13 @@ journal_entry() {
     printf '%s\n' "$out"
 }
 
+# pin_of CERT: the SPKI pin of CERT's first certificate (base64 of the
+# SHA-256 of the public key), as a policy's `pin` takes it after sha256/.
+pin_of() {
+    openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform der |
+        openssl dgst -sha256 -binary | base64
+}
+
 # has_ipv6_loopback: ::1 is configured and bindable.
 has_ipv6_loopback() {
     "$PYTHON" -c 'import socket

@@ -36,12 +36,6 @@ check_config() {
     run --separate-stderr "$SSA_HELPER" --check-config
 }
 
-# pin_of CERT: its SPKI pin (base64 of the SHA-256 of the public key).
-pin_of() {
-    openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform der |
-        openssl dgst -sha256 -binary | base64
-}
-
 run_probe() {
     run --separate-stderr timeout "$SSA_CLIENT_TIMEOUT" "$SSA_PROBE" "$@"
 }

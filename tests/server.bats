@@ -162,7 +162,7 @@ gnutls_cli() {
     refute_output --partial "Fatal error"
     wait_line "$D/echo.out" '^closed 127\.0\.0\.1:[0-9]+ echoed=22$' ||
         fail "no close with 22 bytes echoed: $(cat "$D/echo.out")"
-    assert_accepted_only '^accepted 127\.0\.0\.1:[0-9]+ sni=localhost alpn=- version=1\.3 peer=- peer_chain=0$'
+    assert_accepted_only '^accepted 127\.0\.0\.1:[0-9]+ sni=localhost alpn=- version=1\.3 resumed=0 peer=- peer_chain=0$'
 }
 
 @test "server: strict client (Python ssl), TLS 1.2 and 1.3: its close_notify reads as end of file, the application still sends (half-close), close() sends close_notify" {
@@ -395,7 +395,7 @@ gnutls_cli() {
     assert_success
     assert_line "accepted"
     wait_line "$D/echo.out" '^closed .* echoed=9$' || fail "$(cat "$D/echo.out")"
-    assert_accepted_only '^accepted 127\.0\.0\.1:[0-9]+ sni=localhost alpn=- version=1\.3 peer=CN=SSA Test Client,O=SSA tests peer_chain=2$'
+    assert_accepted_only '^accepted 127\.0\.0\.1:[0-9]+ sni=localhost alpn=- version=1\.3 resumed=0 peer=CN=SSA Test Client,O=SSA tests peer_chain=2$'
 }
 
 @test "server: 50 clients at once are all served, each with its own data" {

@@ -4,10 +4,14 @@ asyncio client).
 
 Usage: tls-test-server.py --mode MODE --cert CHAIN --key KEY
                           [--host 127.0.0.1] [--delay SECONDS] [--report FILE]
+                          [--second-port]
 
 It binds an ephemeral port (port 0), prints "PORT <n>" as its first line on
 stdout once it listens, then serves every connection in its own thread until
-it is killed.  TLS 1.2 and 1.3 only.  Nothing else is written to stdout;
+it is killed.  With --second-port it also listens on a second ephemeral
+port, with the same TLS context (the same session cache and ticket key,
+so a session made on one port resumes on the other), and prints
+"PORT2 <n>" next.  TLS 1.2 and 1.3 only.  Nothing else is written to stdout;
 diagnostics go to stderr.
 
 Modes:
@@ -226,6 +230,7 @@ def main():
     ap.add_argument("--delay", type=float, default=1.0)
     ap.add_argument("--report")
     ap.add_argument("--payload", help="truncate: send this file instead of 'partial' lines")
+    ap.add_argument("--second-port", action="store_true")
     ARGS = ap.parse_args()
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -239,7 +244,16 @@ def main():
     listener.bind((ARGS.host, 0))
     listener.listen(128)
     print(f"PORT {listener.getsockname()[1]}", flush=True)
+    if ARGS.second_port:
+        second = socket.socket(family, socket.SOCK_STREAM)
+        second.bind((ARGS.host, 0))
+        second.listen(128)
+        print(f"PORT2 {second.getsockname()[1]}", flush=True)
+        threading.Thread(target=accept_loop, args=(second, ctx), daemon=True).start()
+    accept_loop(listener, ctx)
 
+
+def accept_loop(listener, ctx):
     while True:
         try:
             conn, addr = listener.accept()

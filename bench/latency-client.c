@@ -27,6 +27,11 @@
  *               side).  Without it a TLS 1.3 client whose Finished and
  *               first record go out as two small segments waits for the
  *               server's delayed ACK (about 40 ms on Linux).
+ *   -R          resumed connections (inproc, ssa): inproc keeps the
+ *               session (a TLS 1.3 ticket) of each connection and offers it
+ *               on the next; ssa leaves it to the SSA (TLS_SESSION_REUSE is
+ *               on by default).  Every connection but the first must be
+ *               resumed (TLS_RESUMED_SESSION for ssa), or the run fails.
  *
  * Output: N lines on stdout, one latency per sample in microseconds.
  * Any failure (socket, connect, handshake, verification, short echo) is
@@ -66,6 +71,9 @@
 #ifndef TLS_CHOSEN_VERSION
 #define TLS_CHOSEN_VERSION 113
 #endif
+#ifndef TLS_RESUMED_SESSION
+#define TLS_RESUMED_SESSION 109
+#endif
 
 #define IO_TIMEOUT_MS 10000   /* bound on every wait for the peer */
 #define MAX_SAMPLES 1000000L  /* bound on -n and -w */
@@ -77,6 +85,7 @@ struct config {
 	const char *mode;        /* "inproc", "ssa" or "plain-unix" */
 	const char *name;        /* SNI / verification name */
 	int nodelay;             /* -N: set TCP_NODELAY before connect */
+	int resume;              /* -R: every connection after the first resumed */
 	struct sockaddr_in in;   /* TCP peer (inproc, ssa) */
 	struct sockaddr_un un;   /* unix peer (plain-unix) */
 	gnutls_certificate_credentials_t cred; /* inproc only */
@@ -215,6 +224,8 @@ static int tcp_connect(const struct config *cfg, int proto)
  */
 static int64_t sample_inproc(const struct config *cfg, int first)
 {
+	static gnutls_datum_t saved;  /* -R: the previous connection's session */
+	static long made;             /* connections made so far */
 	gnutls_session_t s;
 	int64_t t0, t1;
 	char c = ECHO_BYTE;
@@ -233,6 +244,8 @@ static int64_t sample_inproc(const struct config *cfg, int first)
 	if ((r = gnutls_server_name_set(s, GNUTLS_NAME_DNS, cfg->name, strlen(cfg->name))) < 0)
 		die("gnutls_server_name_set: %s", gnutls_strerror(r));
 	gnutls_session_set_verify_cert(s, cfg->name, 0);
+	if (cfg->resume && saved.size > 0 && (r = gnutls_session_set_data(s, saved.data, saved.size)) < 0)
+		die("gnutls_session_set_data: %s", gnutls_strerror(r));
 	gnutls_transport_set_int(s, fd);
 	gnutls_handshake_set_timeout(s, IO_TIMEOUT_MS);
 	gnutls_record_set_timeout(s, IO_TIMEOUT_MS);
@@ -275,6 +288,16 @@ static int64_t sample_inproc(const struct config *cfg, int first)
 	if (first && gnutls_protocol_get_version(s) != GNUTLS_TLS1_3)
 		die("negotiated %s, expected TLS1.3",
 		    gnutls_protocol_get_name(gnutls_protocol_get_version(s)));
+	if (cfg->resume) {
+		/* The ticket came before the echo: the data resumes. */
+		if (made > 0 && !gnutls_session_is_resumed(s))
+			die("-R: connection %ld was not resumed (does the server issue tickets?)", made + 1);
+		gnutls_free(saved.data);
+		saved = (gnutls_datum_t){ NULL, 0 };
+		if ((r = gnutls_session_get_data2(s, &saved)) < 0)
+			die("gnutls_session_get_data2: %s", gnutls_strerror(r));
+	}
+	made++;
 	/* Send close_notify without waiting for the peer's; errors here do
 	 * not affect the sample and are deliberately ignored. */
 	(void)gnutls_bye(s, GNUTLS_SHUT_WR);
@@ -294,6 +317,7 @@ static int64_t sample_inproc(const struct config *cfg, int first)
  */
 static int64_t sample_ssa(const struct config *cfg, int first)
 {
+	static long made;  /* connections made so far */
 	int64_t t0, t1;
 	int fd;
 
@@ -301,6 +325,16 @@ static int64_t sample_ssa(const struct config *cfg, int first)
 	fd = tcp_connect(cfg, IPPROTO_TLS);
 	echo_plain(fd);
 	t1 = now_ns();
+
+	if (cfg->resume && made++ > 0) {
+		int resumed = 0;
+		socklen_t len = sizeof resumed;
+
+		if (getsockopt(fd, IPPROTO_TLS, TLS_RESUMED_SESSION, &resumed, &len) != 0)
+			die("TLS_RESUMED_SESSION: %s", strerror(errno));
+		if (!resumed)
+			die("-R: connection %ld was not resumed (does the server issue tickets?)", made);
+	}
 
 	if (first) {
 		int v = -1;
@@ -357,8 +391,8 @@ static int64_t one_sample(const struct config *cfg, int first)
 static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
-	fputs("usage: latency-client [-n N] [-w WARMUP] [-H NAME] [-N] inproc HOST PORT CAFILE\n"
-	      "       latency-client [-n N] [-w WARMUP] [-H NAME] [-N] ssa HOST PORT\n"
+	fputs("usage: latency-client [-n N] [-w WARMUP] [-H NAME] [-N] [-R] inproc HOST PORT CAFILE\n"
+	      "       latency-client [-n N] [-w WARMUP] [-H NAME] [-N] [-R] ssa HOST PORT\n"
 	      "       latency-client [-n N] [-w WARMUP] plain-unix PATH\n"
 	      "Prints N connect-to-ready latencies in microseconds, one per line.\n",
 	      stderr);
@@ -395,12 +429,13 @@ int main(int argc, char **argv)
 	int64_t *lat;
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "n:w:H:N")) != -1) {
+	while ((opt = getopt(argc, argv, "n:w:H:NR")) != -1) {
 		switch (opt) {
 		case 'n': n = parse_count(optarg, 1, "-n"); break;
 		case 'w': warm = parse_count(optarg, 0, "-w"); break;
 		case 'H': cfg.name = optarg; break;
 		case 'N': cfg.nodelay = 1; break;
+		case 'R': cfg.resume = 1; break;
 		default: usage();
 		}
 	}

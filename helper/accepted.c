@@ -4,6 +4,8 @@
 #include "accepted.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,6 +87,9 @@ void accepted_run(struct job *j)
 	if (getsockname(a.net_fd, (struct sockaddr *)&a.local, &a.local_len) < 0)
 		a.local_len = 0;
 	getsockopt(a.net_fd, SOL_SOCKET, SO_DOMAIN, &a.domain, &len);
+	/* Handshake records are small and latency-bound: a ticket and the
+	 * first data after it must not wait for the client's delayed ACK. */
+	setsockopt(a.net_fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	r = job_policy(j, &policy, &request);
 	/* Tickets with the listening socket's key (SPEC §2), if it has one
 	 * (the listener makes one where the policy allows resumption). */

@@ -9,13 +9,17 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "in_tls.h"
+#include "ssa-io.h"
 #include "ssa-x509.h"
 #include "tls-priority.h"
 
@@ -31,7 +35,52 @@ struct session_state {
 	/* Client: where resumption data goes (tls_request). */
 	void (*on_session)(void *user, const gnutls_datum_t *data);
 	void *on_session_user;
+	/* The transport (gnutls_transport_set_ptr(3)): the peer's socket, and
+	 * the handshake's one absolute deadline (ssa_now_ms(); 0 after it). */
+	int fd;
+	int64_t deadline_ms;
 };
+
+/* Pull and push on the peer's socket: recv(2) and sendmsg(2), errno as
+ * they set it (EAGAIN on a non-blocking socket). */
+static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+	const struct session_state *st = ptr;
+
+	return recv(st->fd, buf, len, 0);
+}
+
+static ssize_t transport_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+	const struct session_state *st = ptr;
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+
+	return sendmsg(st->fd, &m, MSG_NOSIGNAL);
+}
+
+/*
+ * Wait up to `ms` for data (gnutls_transport_set_pull_timeout_function(3)),
+ * never past the handshake's deadline: 1 when readable, 0 on timeout, -1
+ * with errno.  GnuTLS's own handshake timeout counts only the time spent
+ * in reads, not the waits between them, so a peer trickling a byte a
+ * second never reached it (SPEC §3: one absolute deadline).
+ */
+static int transport_wait(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	const struct session_state *st = ptr;
+	int64_t until = ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : ssa_now_ms() + (int64_t)ms;
+	int r;
+
+	if (st->deadline_ms > 0 && (until < 0 || until > st->deadline_ms))
+		until = st->deadline_ms;
+	r = ssa_wait(st->fd, POLLIN, until);
+	if (r == 0)
+		return 1;
+	if (r == -ETIMEDOUT)
+		return 0;
+	errno = -r;
+	return -1;
+}
 
 /* A TLS 1.3 ticket arrived (after the handshake): its resumption data to
  * on_session.  gnutls_handshake_set_hook_function(3). */
@@ -401,7 +450,12 @@ static int session_new(unsigned role, int fd, const struct policy *p, const stru
 		gnutls_deinit(s);
 		return r;
 	}
-	gnutls_transport_set_int(s, fd);
+	st->fd = fd;
+	st->deadline_ms = ssa_now_ms() + (int64_t)p->handshake_timeout * 1000;
+	gnutls_transport_set_ptr(s, st);
+	gnutls_transport_set_pull_function(s, transport_pull);
+	gnutls_transport_set_vec_push_function(s, transport_push);
+	gnutls_transport_set_pull_timeout_function(s, transport_wait);
 	gnutls_handshake_set_timeout(s, p->handshake_timeout * 1000);
 	gnutls_session_set_ptr(s, st);
 	*out = s;
@@ -419,6 +473,8 @@ static int run_handshake(gnutls_session_t s, unsigned timeout_s, const char *pur
 	do
 		r = gnutls_handshake(s);
 	while (r < 0 && !gnutls_error_is_fatal(r));
+	/* The deadline was the handshake's (transport_wait()). */
+	((struct session_state *)gnutls_session_get_ptr(s))->deadline_ms = 0;
 	switch (r) {
 	case GNUTLS_E_SUCCESS:
 		return 0;

@@ -23,19 +23,33 @@
 #include "ssa-io.h"
 #include "ssa-msg.h"
 
-/* How long a client's helper may take from the TCP connection to its
- * verdict: beyond its own handshake timeout (policy, at most a few
- * minutes), it is presumed lost. */
-#define HANDSHAKE_VERDICT_MS (5 * 60 * 1000)
+/* How long a client's helper may take beyond handshake-timeout (its
+ * start, its policy) before its verdict is presumed lost. */
+#define VERDICT_MARGIN_MS 2000
 /* How long to read a verdict once it has started to arrive. */
 #define VERDICT_READ_MS 2000
 /* After accept(2) failed for want of descriptors or memory: pause. */
 #define ACCEPT_BACKOFF_MS 100
 
+/* Where a client comes from, for the per-source cap: its IPv4 address, or
+ * the /64 prefix of its IPv6 address (one host may hold a whole /64). */
+struct source {
+	uint8_t bytes[8];
+};
+
 /* A client whose helper is doing the handshake. */
 struct handshake {
 	int ctl;            /* control connection to that helper */
 	int64_t deadline;   /* ssa_now_ms() by which its verdict is due */
+	struct source from;
+};
+
+/* A client accepted while its source, or every slot, was busy: waiting
+ * for a helper, at most until its handshake would have had to end. */
+struct waiting {
+	int fd;
+	int64_t deadline;
+	struct source from;
 };
 
 /* A plaintext connection ready for the application, waiting for room in
@@ -52,8 +66,11 @@ struct listener {
 	size_t request_len;
 	const int *files;
 	size_t n_files;
+	int64_t handshake_ms;          /* handshake-timeout */
 	struct handshake hs[LISTENER_HANDSHAKES_MAX];
 	size_t n_hs;
+	struct waiting waiting[LISTENER_WAITING_MAX];  /* oldest first */
+	size_t n_waiting;
 	struct ready held;
 	int64_t accept_pause_until;
 	struct listener_stats *stats;
@@ -88,6 +105,8 @@ static int fork_helper(struct listener *l, int client)
 		close(l->queue_fd);
 		for (size_t i = 0; i < l->n_hs; i++)
 			close(l->hs[i].ctl);
+		for (size_t i = 0; i < l->n_waiting; i++)
+			close(l->waiting[i].fd);
 		if (l->held.fd >= 0)
 			close(l->held.fd);
 		for (size_t i = 0; i < l->n_files; i++)
@@ -103,7 +122,7 @@ static int fork_helper(struct listener *l, int client)
  * Hand one client to a fresh helper: the SSA_MSG_ACCEPT request, then the
  * client's socket and the files.  Takes `client` (closes our copy).
  */
-static void dispatch(struct listener *l, int client)
+static void dispatch(struct listener *l, int client, const struct source *from)
 {
 	int fds[SSA_FDS_MAX];
 	char why[256];
@@ -134,16 +153,98 @@ static void dispatch(struct listener *l, int client)
 		close(ctl);
 		return;
 	}
-	l->hs[l->n_hs++] = (struct handshake){ .ctl = ctl, .deadline = ssa_now_ms() + HANDSHAKE_VERDICT_MS };
+	l->hs[l->n_hs++] = (struct handshake){
+		.ctl = ctl, .deadline = ssa_now_ms() + l->handshake_ms + VERDICT_MARGIN_MS, .from = *from
+	};
 }
 
-/* Take every client the kernel has queued, up to the handshake limit. */
+static struct source source_of(const struct sockaddr_storage *ss)
+{
+	struct source src = { { 0 } };
+
+	if (ss->ss_family == AF_INET) {
+		memcpy(src.bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			memcpy(src.bytes, a->s6_addr + 12, 4);
+		else
+			memcpy(src.bytes, a->s6_addr, 8);
+	}
+	return src;
+}
+
+/* Whether n (at most 4) more descriptors can be opened now: where they
+ * cannot, a client waits (in the kernel's backlog, or here) rather than
+ * being dropped for want of one. */
+static bool descriptors_free(const struct listener *l, int n)
+{
+	int fd[4], got = 0;
+
+	while (got < n && (fd[got] = fcntl(l->queue_fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+		got++;
+	for (int i = 0; i < got; i++)
+		close(fd[i]);
+	return got == n;
+}
+
+/* Whether a client from `from` may have a helper now: a free slot, its
+ * source below its share of them, and descriptors to reach a helper. */
+static bool may_start(const struct listener *l, const struct source *from)
+{
+	size_t same = 0;
+
+	if (l->n_hs >= LISTENER_HANDSHAKES_MAX)
+		return false;
+	for (size_t i = 0; i < l->n_hs; i++)
+		same += memcmp(&l->hs[i].from, from, sizeof *from) == 0;
+	/* A control socket pair, and the plaintext connection to come. */
+	return same < LISTENER_PER_SOURCE_MAX && descriptors_free(l, 3);
+}
+
+/* Start the waiting clients that may start now, oldest first; drop those
+ * whose handshake could no longer end in time. */
+static void start_waiting(struct listener *l)
+{
+	int64_t now = ssa_now_ms();
+	size_t kept = 0;
+
+	for (size_t i = 0; i < l->n_waiting; i++) {
+		struct waiting w = l->waiting[i];
+		if (now >= w.deadline) {
+			close(w.fd);
+			l->stats->lost++;
+		} else if (may_start(l, &w.from)) {
+			dispatch(l, w.fd, &w.from);
+		} else {
+			l->waiting[kept++] = w;
+		}
+	}
+	l->n_waiting = kept;
+}
+
+/* Take every client the kernel has queued while there is room to keep
+ * it: a helper at once, or a place among the waiting. */
 static void accept_clients(struct listener *l)
 {
-	while (l->n_hs < LISTENER_HANDSHAKES_MAX) {
-		int client = accept4(l->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	while (l->n_waiting < LISTENER_WAITING_MAX) {
+		/* Keep descriptors for the helpers of those accepted
+		 * (may_start()); without them, clients wait in the backlog. */
+		if (!descriptors_free(l, 4)) {
+			l->accept_pause_until = ssa_now_ms() + ACCEPT_BACKOFF_MS;
+			return;
+		}
+		struct sockaddr_storage addr;
+		socklen_t len = sizeof addr;
+		int client = accept4(l->listen_fd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC);
 		if (client >= 0) {
-			dispatch(l, client);
+			struct source from = source_of(&addr);
+			if (may_start(l, &from))
+				dispatch(l, client, &from);
+			else
+				l->waiting[l->n_waiting++] = (struct waiting){
+					.fd = client, .deadline = ssa_now_ms() + l->handshake_ms, .from = from
+				};
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -212,70 +313,74 @@ static void collect(struct listener *l, size_t i)
 	flush_held(l);
 }
 
-void listener_run(int listen_fd, int queue_fd, const uint8_t *request, size_t request_len, const int *files,
-		  size_t n_files, struct listener_stats *stats, listener_serve_fn *serve_here)
+/* Serve the listening socket until the application closes its end of the
+ * accept queue (POLLHUP).  Every descriptor in *l stays the caller's. */
+static void listener_run(struct listener *l)
 {
-	struct listener l = { .listen_fd = listen_fd, .queue_fd = queue_fd, .request = request,
-			      .request_len = request_len, .files = files, .n_files = n_files,
-			      .held = { .fd = -1 }, .stats = stats };
 	struct pollfd p[2 + LISTENER_HANDSHAKES_MAX];
 	int sndbuf = 2 * (SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX);
 
-	*stats = (struct listener_stats){ 0 };
-	if (serve_here && !helper_channel_service_installed()) {
-		l.serve_here = serve_here;
-		signal(SIGCHLD, SIG_IGN); /* the kernel reaps them */
-	}
+	if (l->serve_here && !helper_channel_service_installed())
+		signal(SIGCHLD, SIG_IGN); /* the kernel reaps the children */
+	else
+		l->serve_here = NULL;
 	/* Room for the largest message (a client's whole chain). */
-	setsockopt(queue_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+	setsockopt(l->queue_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	fcntl(l->listen_fd, F_SETFL, fcntl(l->listen_fd, F_GETFL) | O_NONBLOCK);
 	for (;;) {
 		int64_t now = ssa_now_ms(), wake = -1;
-		bool holding = l.held.fd >= 0;
-		bool may_accept = l.n_hs < LISTENER_HANDSHAKES_MAX && now >= l.accept_pause_until;
+		bool holding = l->held.fd >= 0;
+		bool room = l->n_waiting < LISTENER_WAITING_MAX;
+		bool may_accept = room && now >= l->accept_pause_until;
 
 		/* POLLHUP on the queue, reported whatever the events: the
 		 * application closed its listening socket. */
-		p[0] = (struct pollfd){ .fd = queue_fd, .events = holding ? POLLOUT : 0 };
-		p[1] = (struct pollfd){ .fd = may_accept ? listen_fd : -1, .events = POLLIN };
-		for (size_t i = 0; i < l.n_hs; i++) {
+		p[0] = (struct pollfd){ .fd = l->queue_fd, .events = holding ? POLLOUT : 0 };
+		p[1] = (struct pollfd){ .fd = may_accept ? l->listen_fd : -1, .events = POLLIN };
+		for (size_t i = 0; i < l->n_hs; i++) {
 			/* While a connection waits for room, leave the others'
 			 * verdicts in their sockets. */
-			p[2 + i] = (struct pollfd){ .fd = holding ? -1 : l.hs[i].ctl, .events = POLLIN };
-			if (wake < 0 || l.hs[i].deadline < wake)
-				wake = l.hs[i].deadline;
+			p[2 + i] = (struct pollfd){ .fd = holding ? -1 : l->hs[i].ctl, .events = POLLIN };
+			if (wake < 0 || l->hs[i].deadline < wake)
+				wake = l->hs[i].deadline;
 		}
-		if (!may_accept && l.n_hs < LISTENER_HANDSHAKES_MAX && (wake < 0 || l.accept_pause_until < wake))
-			wake = l.accept_pause_until;
+		/* The oldest waiting client expires first. */
+		if (l->n_waiting && (wake < 0 || l->waiting[0].deadline < wake))
+			wake = l->waiting[0].deadline;
+		if (room && !may_accept && (wake < 0 || l->accept_pause_until < wake))
+			wake = l->accept_pause_until;
 		int timeout = wake < 0 ? -1 : wake > now ? (int)(wake - now) : 0;
-		if (poll(p, 2 + l.n_hs, timeout) < 0 && errno != EINTR)
+		if (poll(p, 2 + l->n_hs, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents & (POLLHUP | POLLERR))
 			break;
 		if (holding && (p[0].revents & POLLOUT))
-			flush_held(&l);
+			flush_held(l);
 		now = ssa_now_ms();
 		/* Verdicts first, from the last slot down: collect() moves the
 		 * last handshake into the slot it frees. */
-		for (size_t i = l.n_hs; i-- > 0;) {
-			if (l.held.fd >= 0)
+		for (size_t i = l->n_hs; i-- > 0;) {
+			if (l->held.fd >= 0)
 				break;
 			if (p[2 + i].revents) {
-				collect(&l, i);
-			} else if (now >= l.hs[i].deadline) {
-				close(l.hs[i].ctl);
-				l.hs[i] = l.hs[--l.n_hs];
-				stats->lost++;
+				collect(l, i);
+			} else if (now >= l->hs[i].deadline) {
+				close(l->hs[i].ctl);
+				l->hs[i] = l->hs[--l->n_hs];
+				l->stats->lost++;
 			}
 		}
+		start_waiting(l);
 		if (p[1].revents & POLLIN)
-			accept_clients(&l);
+			accept_clients(l);
 	}
-	for (size_t i = 0; i < l.n_hs; i++)
-		close(l.hs[i].ctl);
-	if (l.held.fd >= 0) {
-		close(l.held.fd);
-		free(l.held.msg);
+	for (size_t i = 0; i < l->n_hs; i++)
+		close(l->hs[i].ctl);
+	for (size_t i = 0; i < l->n_waiting; i++)
+		close(l->waiting[i].fd);
+	if (l->held.fd >= 0) {
+		close(l->held.fd);
+		free(l->held.msg);
 	}
 }
 
@@ -353,8 +458,14 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 	r = job_report(j, &res);
 	close(j->ctl);
 	j->ctl = -1;
-	if (r == 0)
-		listener_run(listen_fd, queue_fd, msg, len, files, n_files, stats, serve_here);
+	if (r == 0) {
+		static struct listener l; /* large: not on the stack */
+		l = (struct listener){ .listen_fd = listen_fd, .queue_fd = queue_fd, .request = msg,
+				       .request_len = len, .files = files, .n_files = n_files,
+				       .handshake_ms = (int64_t)policy.handshake_timeout * 1000,
+				       .held = { .fd = -1 }, .stats = stats, .serve_here = serve_here };
+		listener_run(&l);
+	}
 	explicit_bzero(msg, len);
 	free(msg);
 	return 0;

@@ -21,14 +21,21 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* Most handshakes under way at once on one listening socket; clients
- * beyond it wait in the kernel's backlog. */
+#include "job.h"
+
+/* Most handshakes under way at once on one listening socket, and most of
+ * them for one source (an IPv4 address, an IPv6 /64), so that one source
+ * cannot take every slot (SPEC §3). */
 #define LISTENER_HANDSHAKES_MAX 128
+#define LISTENER_PER_SOURCE_MAX 32
+/* Most clients accepted and waiting for a slot (oldest first; each at most
+ * handshake-timeout); beyond them clients wait in the kernel's backlog. */
+#define LISTENER_WAITING_MAX 512
 
 struct listener_stats {
 	uint64_t accepted;  /* handed to the application */
 	uint64_t refused;   /* failed the handshake or were refused by policy */
-	uint64_t lost;      /* no helper could be reached for them */
+	uint64_t lost;      /* no helper could be reached for them, or none in time */
 };
 
 /* Serve the one request on control socket `ctl` (taken), in a child of the
@@ -36,32 +43,18 @@ struct listener_stats {
 typedef void listener_serve_fn(int ctl);
 
 /*
- * Serve the listening socket until the application closes its end of the
- * accept queue.
- *
- * listen_fd:  the application's bound, listening TCP socket
- * queue_fd:   the listener's end of the SOCK_SEQPACKET accept queue
- * request:    the SSA_MSG_ACCEPT message sent to each client's helper (the
- *             application's SSA_MSG_LISTEN fields plus those naming the
- *             application; request_len bytes, the caller's)
- * files:      the trust anchors and chain/key descriptors to pass on with
- *             each client, n_files of them (the caller's)
- *
- * serve_here: standalone (no service installed), how a forked child serves
- *             a client; each is reaped by the kernel (SIGCHLD is ignored)
- *
- * Every descriptor stays the caller's.  Fills *stats.
- */
-void listener_run(int listen_fd, int queue_fd, const uint8_t *request, size_t request_len,
-		  const int *files, size_t n_files, struct listener_stats *stats, listener_serve_fn *serve_here);
-
-/*
  * Serve job `j` (an SSA_MSG_LISTEN request, opened): check the keys and the
- * policy, report to the application, then listener_run() until the
- * application closes its listening socket; one journal entry at the end.
- * Takes the job's two sockets.  serve_here as for listener_run().
+ * policy, report to the application, then serve the listening socket until
+ * the application closes its end of the accept queue; one journal entry at
+ * the end.  Takes the job's two sockets.
+ *
+ * Each client gets a helper of its own with an SSA_MSG_ACCEPT request (the
+ * application's fields plus its identity) and the files (trust anchors,
+ * chains and keys); its verdict is due within the listening socket's
+ * handshake-timeout plus a margin.  Standalone (no service installed),
+ * `serve_here` serves each client in a forked child, which the kernel
+ * reaps (SIGCHLD is ignored); with the service, the service forks them.
  */
-#include "job.h"
 void listener_serve(struct job *j, listener_serve_fn *serve_here);
 
 #endif /* SSA_LISTENER_H */

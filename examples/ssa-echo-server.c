@@ -22,8 +22,10 @@
  * Prints "listening on ADDRESS" once ready, then one line per connection
  * accepted (peer address, SNI, ALPN, version, whether the session was
  * resumed, client certificate subject and how many certificates the
- * client sent) and closed (bytes echoed).  Each connection is echoed until the client
- * closes its side; then the server closes its own.
+ * client sent) and closed (bytes echoed), and "accept: EMFILE" (or
+ * ENFILE) when it runs out of descriptors: the client waits in the queue
+ * and is accepted once one is free.  Each connection is echoed until the
+ * client closes its side; then the server closes its own.
  */
 #define _GNU_SOURCE 1 /* accept4() */
 #include <arpa/inet.h>
@@ -156,7 +158,7 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len;
 	const char *alpn = NULL, *trust = NULL;
-	int opt, domain = AF_INET, port = 0, peer_auth = 0, ttl, n_clients = 0, fd;
+	int opt, domain = AF_INET, port = 0, peer_auth = 0, ttl, n_clients = 0, fd, out_of_fds = 0;
 	long max = -1, served = 0;
 	char where[INET6_ADDRSTRLEN + 8];
 
@@ -236,11 +238,15 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	for (;;) {
-		p[0] = (struct pollfd){ .fd = n_clients < CLIENTS_MAX ? fd : -1, .events = POLLIN };
+		/* Out of descriptors (EMFILE, ENFILE): the client waits in the
+		 * SSA's queue; try again when one closes, or in 100 ms. */
+		p[0] = (struct pollfd){ .fd = n_clients < CLIENTS_MAX && !out_of_fds ? fd : -1, .events = POLLIN };
 		for (int i = 0; i < n_clients; i++)
 			p[1 + i] = (struct pollfd){ .fd = clients[i].fd,
 						    .events = clients[i].len ? POLLOUT : POLLIN };
-		if (poll(p, 1 + (nfds_t)n_clients, -1) < 0) {
+		int ready = poll(p, 1 + (nfds_t)n_clients, out_of_fds ? 100 : -1);
+		out_of_fds = 0;
+		if (ready < 0) {
 			if (errno == EINTR)
 				continue;
 			die("poll", -1);
@@ -263,7 +269,12 @@ int main(int argc, char **argv)
 			len = sizeof ss;
 			int conn = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (conn < 0) {
-				if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+				if (errno == EMFILE || errno == ENFILE) {
+					printf("accept: %s\n", errno == EMFILE ? "EMFILE" : "ENFILE");
+					fflush(stdout);
+					out_of_fds = 1;
+				}
+				if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || out_of_fds)
 					break;
 				die("accept4", fd);
 			}

@@ -120,11 +120,41 @@ int server_listen(int fd, struct tls_socket *s, int backlog)
 }
 
 /*
+ * Take the next message of the accept queue `fd` into buf[0..cap) with its
+ * descriptor, once one waits (blocking unless the queue is non-blocking)
+ * and the application can take a descriptor: what ssa_recvmsg_fds()
+ * returns, or -EMFILE/-ENFILE with the message left in the queue for a
+ * later accept() (SPEC §3).  Received without that check, the kernel would
+ * drop the descriptor of an application out of them (MSG_CTRUNC), and the
+ * client with it.  (Another thread opening a descriptor between the check
+ * and the receipt still can; that connection is then ECONNABORTED.)
+ */
+static ssize_t take_message(int fd, uint8_t *buf, size_t cap, int *conn, size_t *n_fds)
+{
+	for (;;) {
+		uint8_t first;
+		ssize_t n = recv(fd, &first, 1, MSG_PEEK); /* waits as accept() would */
+		if (n < 0)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		if (n == 0)
+			return 0; /* the listener is gone */
+		int probe = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (probe < 0)
+			return -errno;
+		REAL(close)(probe);
+		n = ssa_recvmsg_fds(fd, buf, cap, conn, 1, n_fds, MSG_DONTWAIT);
+		if (n != -EAGAIN || (fcntl(fd, F_GETFL) & O_NONBLOCK))
+			return n;
+		/* Another thread took it: wait for the next. */
+	}
+}
+
+/*
  * Receive one connection from the accept queue `fd` (blocking unless the
  * queue is non-blocking): the new descriptor, its record in *out (with a
  * reference), or -errno: -EPIPE (the listener is gone), -EPROTO (a message
- * that cannot be understood), or recvmsg(2)'s.  `domain` is the listening
- * socket's.
+ * that cannot be understood), -EMFILE/-ENFILE (take_message()), or
+ * recvmsg(2)'s.  `domain` is the listening socket's.
  */
 static int receive_connection(int fd, int domain, int flags, struct tls_socket **out)
 {
@@ -137,7 +167,7 @@ static int receive_connection(int fd, int domain, int flags, struct tls_socket *
 
 	if (!buf)
 		return -ENOMEM;
-	n = ssa_recvmsg_fds(fd, buf, cap, &conn, 1, &n_fds, 0);
+	n = take_message(fd, buf, cap, &conn, &n_fds);
 	if (n < 0) {
 		free(buf);
 		return (int)n;

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -65,17 +67,26 @@ static void set_nonblocking(int fd)
 
 /*
  * Reset the application's connection, but only after the data already
- * written to it was received (SIOCOUTQ is 0), waiting at most
- * DRAIN_TIMEOUT_MS: a close with SO_LINGER 0 sends RST, which discards
- * anything not yet delivered.
+ * written to it left our send queue (tcp(7): SIOCOUTQNSD is 0; what the
+ * application's end has received survives the reset), waiting at most
+ * DRAIN_TIMEOUT_MS for it to read: a close with SO_LINGER 0 sends RST,
+ * which discards anything not yet sent.  The wait sleeps on POLLOUT with
+ * TCP_NOTSENT_LOWAT 1, which reports writable only once nothing is left
+ * unsent; an application end that is gone (POLLERR, POLLHUP) ends it.
  */
 static void reset_app(int app_fd)
 {
 	int64_t deadline = ssa_now_ms() + DRAIN_TIMEOUT_MS;
-	int outq;
+	int unsent;
 
-	while (ioctl(app_fd, SIOCOUTQ, &outq) == 0 && outq > 0 && ssa_now_ms() < deadline)
-		poll(NULL, 0, 5);
+	setsockopt(app_fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &(int){ 1 }, sizeof(int));
+	while (ioctl(app_fd, SIOCOUTQNSD, &unsent) == 0 && unsent > 0) {
+		struct pollfd p = { .fd = app_fd, .events = POLLOUT };
+		int64_t left = deadline - ssa_now_ms();
+		int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (n == 0 || (n > 0 && (p.revents & (POLLERR | POLLHUP))))
+			break;
+	}
 	loopback_arm_reset(app_fd, true);
 }
 

@@ -62,6 +62,21 @@ struct parse_state {
 
 /* inih's reader: fgets(3), counting lines so that the handler knows its
  * line (this inih is built without INI_HANDLER_LINENO). */
+/* A formatted message (vasprintf(3)), malloc'd; NULL if out of memory,
+ * which a caller reports as a reason without text. */
+static char *message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *message(const char *fmt, ...)
+{
+	va_list ap;
+	char *m;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&m, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : m;
+}
+
 static char *read_line(char *str, int num, void *stream)
 {
 	struct parse_state *st = stream;
@@ -166,12 +181,12 @@ static struct section *section_for(struct parse_state *st, const char *header, c
 		kind = SECTION_HOST;
 		name = header + 5;
 		if (strchr(name, '*') && (strncmp(name, "*.", 2) != 0 || strchr(name + 1, '*') || !name[2])) {
-			asprintf(&st->error, "[%s] key '%s': a wildcard must be the whole first label of the section's name, "
+			st->error = message("[%s] key '%s': a wildcard must be the whole first label of the section's name, "
 					     "as in [host *.example.com]", header, key);
 			return NULL;
 		}
 	} else {
-		asprintf(&st->error, "unknown section [%s] at key '%s' (expected [defaults], [app /absolute/path] or "
+		st->error = message("unknown section [%s] at key '%s' (expected [defaults], [app /absolute/path] or "
 				     "[host name])", header, key);
 		return NULL;
 	}
@@ -261,7 +276,7 @@ static int bad_value(struct parse_state *st, const char *section, const char *ke
 		     const char *expected)
 {
 	if (!st->error)
-		asprintf(&st->error, "[%s] key '%s': bad value '%s' (expected %s)", section, key, value, expected);
+		st->error = message("[%s] key '%s': bad value '%s' (expected %s)", section, key, value, expected);
 	return 0;
 }
 
@@ -330,7 +345,7 @@ static int set_key(struct parse_state *st, struct section *s, const char *header
 		*expected = "space-separated sha256/BASE64 SPKI pins";
 		if (s->kind != SECTION_HOST) {
 			if (!st->error)
-				asprintf(&st->error, "[%s] key 'pin': pins belong in a [host ...] section", header);
+				st->error = message("[%s] key 'pin': pins belong in a [host ...] section", header);
 			return -2;
 		}
 		if (!valid_pins(v))
@@ -353,7 +368,7 @@ static int set_key(struct parse_state *st, struct section *s, const char *header
 		*expected = "a whole number from 1 to 1000000";
 		if (s->kind != SECTION_DEFAULTS) {
 			if (!st->error)
-				asprintf(&st->error, "[%s] key 'user-connection-limit': it belongs in [defaults]", header);
+				st->error = message("[%s] key 'user-connection-limit': it belongs in [defaults]", header);
 			return -2;
 		}
 		char *end;
@@ -370,7 +385,7 @@ static int set_key(struct parse_state *st, struct section *s, const char *header
 		p->truncation_eof = i;
 		s->set |= K_TRUNCATION;
 	} else {
-		asprintf(&st->error, "[%s] unknown key '%s'", header, key);
+		st->error = message("[%s] unknown key '%s'", header, key);
 		return -2;
 	}
 	return 0;
@@ -431,7 +446,7 @@ int policy_set_load(const char *dir, struct policy_set **out, char **error)
 			return 0;
 		}
 		r = -errno;
-		asprintf(error, "%s: %s", dir, strerror(errno));
+		*error = message("%s: %s", dir, strerror(errno));
 		policy_set_free(st.set);
 		return r;
 	}
@@ -439,7 +454,7 @@ int policy_set_load(const char *dir, struct policy_set **out, char **error)
 		char *path = NULL;
 		int line;
 
-		if (r == 0 && asprintf(&path, "%s/%s", dir, names[i]->d_name) < 0)
+		if (r == 0 && !(path = message("%s/%s", dir, names[i]->d_name)))
 			r = -ENOMEM;
 		if (r == 0) {
 			st.file = fopen(path, "re");
@@ -448,7 +463,7 @@ int policy_set_load(const char *dir, struct policy_set **out, char **error)
 			if (st.file)
 				fclose(st.file);
 			if (line == -1) {
-				asprintf(error, "%s: cannot open: %s", path, strerror(errno));
+				*error = message("%s: cannot open: %s", path, strerror(errno));
 				r = -EINVAL;
 			} else if (line == -2) {
 				r = -ENOMEM;
@@ -456,9 +471,9 @@ int policy_set_load(const char *dir, struct policy_set **out, char **error)
 				/* inih reports the first error's line: its own syntax
 				 * error, or the handler's, whichever came first. */
 				if (st.error && st.error_line <= line)
-					asprintf(error, "%s:%d: %s", path, st.error_line, st.error);
+					*error = message("%s:%d: %s", path, st.error_line, st.error);
 				else
-					asprintf(error, "%s:%d: syntax error", path, line);
+					*error = message("%s:%d: syntax error", path, line);
 				r = -EINVAL;
 			}
 		}

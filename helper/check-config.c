@@ -3,8 +3,11 @@
 /* check-config.c: ssa-helper --check-config (check-config.h). */
 #include "check-config.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +21,65 @@ struct merged_check {
 	int problems;
 };
 
+/*
+ * Why a [host] section's name (canonical: policy_canonical_host()) can never
+ * match a connection whose peer validates, or NULL if it can: a name no
+ * certificate can hold (RFC 1123 §2.1 letters, digits, hyphens and dots,
+ * labels of 1 to 63, at most 253 in all; '_' tolerated as some names have
+ * it), an address that is not one, or a wildcard over an address.
+ */
+static const char *host_never_matches(const char *name)
+{
+	const char *labels = strncmp(name, "*.", 2) == 0 ? name + 2 : name;
+	size_t label = 0, n = strlen(labels);
+	unsigned char addr[sizeof(struct in6_addr)];
+	bool numeric;
+
+	if (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1)
+		return NULL;
+	if (strchr(name, ':'))
+		return "not a host name nor an IPv6 address (a port does not belong in it)";
+	if (n == 0 || n > 253)
+		return "longer than a host name can be (253)";
+	for (const char *c = labels; *c; c++) {
+		if (*c == '.') {
+			if (label == 0)
+				return "an empty label";
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_')
+			return "a character no host name has";
+		if (++label > 63)
+			return "a label longer than 63 characters";
+	}
+	/* An all-numeric last label is no DNS name (RFC 3696 §2): a malformed
+	 * address, or a wildcard over one, which certificates cannot hold. */
+	const char *last = strrchr(labels, '.');
+	last = last ? last + 1 : labels;
+	numeric = *last != '\0';
+	for (const char *c = last; *c; c++)
+		numeric &= isdigit((unsigned char)*c) != 0;
+	if (numeric && labels != name)
+		return "a wildcard over an address";
+	if (numeric && strchr(labels, '.'))
+		return "not an IPv4 address, and not a host name either";
+	return NULL;
+}
+
 /* What only the merged policy shows: a section whose versions leave
  * nothing, a priority string GnuTLS refuses, a trust store that is not
  * there.  Prints each problem and counts it. */
 static int check_merged(const char *section, const struct policy *p, void *user)
 {
 	struct merged_check *mc = user;
-	const char *err_pos = NULL;
+	const char *err_pos = NULL, *why;
 	gnutls_priority_t prio;
 	struct stat st;
+
+	/* A warning, not an error: the section is harmless, only useless. */
+	if (strncmp(section, "host ", 5) == 0 && (why = host_never_matches(section + 5)))
+		fprintf(stderr, "%s: warning: [%s] can never match a connection: %s\n", mc->dir, section, why);
 
 	if (p->min_version > p->max_version) {
 		fprintf(stderr, "%s: [%s]: min-version is above max-version once the sections are merged\n",

@@ -732,3 +732,20 @@ SECONDS_RE='whole seconds'
     BAD_FILE=$D/bad/zz-bad.ini BAD_LINE=4 BAD_KEY=handshake-timeout BAD_REGEX="bad value 'forever'"
     check_config_fails
 }
+
+@test "--check-config warns about [host] sections that can never match, and not about good ones" {
+    apply_policy zz-never.ini "[host 10.1.1]" "allow = no" "[host *.10.0.0.1]" "allow = no" \
+        "[host example.com:443]" "allow = no" "[host a..localhost]" "allow = no" \
+        "[host Good.Localhost.]" "allow = no" "[host 192.0.2.7]" "allow = no" "[host 2001:DB8::7]" "allow = no"
+    check_config
+    assert_status 0
+    local warned
+    warned=$(grep -o 'warning: \[host [^]]*\] can never match' <<< "$stderr" | sort)
+    assert_equal "$warned" "warning: [host *.10.0.0.1] can never match
+warning: [host 10.1.1] can never match
+warning: [host a..localhost] can never match
+warning: [host example.com:443] can never match"
+    # The canonical names are what the effective policy shows.
+    assert_output --partial "[host good.localhost]"
+    assert_output --partial "[host 2001:db8::7]"
+}

@@ -512,8 +512,10 @@ static void apply(struct policy *p, const struct section *s)
 
 static void note_applied(char *applied, size_t size, const struct section *s)
 {
-	size_t used = strlen(applied);
+	size_t used = size ? strnlen(applied, size - 1) : 0;
 
+	if (used + 1 >= size)
+		return; /* full, or no room at all */
 	snprintf(applied + used, size - used, "%s[%s%s%s]", used ? " " : "",
 		 s->kind == SECTION_DEFAULTS ? "defaults" : s->kind == SECTION_APP ? "app" : "host",
 		 s->name ? " " : "", s->name ? s->name : "");

@@ -106,7 +106,8 @@ static int fork_helper(struct listener *l, int client)
 		for (size_t i = 0; i < l->n_hs; i++)
 			close(l->hs[i].ctl);
 		for (size_t i = 0; i < l->n_waiting; i++)
-			close(l->waiting[i].fd);
+			if (l->waiting[i].fd >= 0)
+				close(l->waiting[i].fd);
 		if (l->held.fd >= 0)
 			close(l->held.fd);
 		for (size_t i = 0; i < l->n_files; i++)
@@ -211,6 +212,10 @@ static void start_waiting(struct listener *l)
 
 	for (size_t i = 0; i < l->n_waiting; i++) {
 		struct waiting w = l->waiting[i];
+		/* Out of the list before it is closed or handed on: a helper
+		 * forked meanwhile closes the waiting clients' descriptors,
+		 * whose numbers may be reused by then. */
+		l->waiting[i].fd = -1;
 		if (now >= w.deadline) {
 			close(w.fd);
 			l->stats->lost++;

@@ -5,11 +5,12 @@ back from an echo server, for tests/faults.bats.
 
     tls-burst-client.py --port P --ca CA --count N [--size BYTES]
                         [--host 127.0.0.1] [--name localhost]
-                        [--timeout SECONDS]
+                        [--timeout SECONDS] [--hold SECONDS]
 
 All N connections are started together.  Each sends BYTES random bytes
-(default: a line "client I\\n"), reads the same number back, compares, and
-closes with close_notify.  Prints, flushed:
+(default: a line "client I\\n"), reads the same number back, compares,
+keeps the connection open --hold seconds more (default 0), and closes with
+close_notify.  Prints, flushed:
 
     answered K of N in MS ms
     outcome NAME COUNT      one line per outcome, among:
@@ -55,6 +56,7 @@ async def one(i, args, ctx, outcomes, slowest):
             got = await asyncio.wait_for(reader.readexactly(len(data)),
                                          max(0.1, deadline - time.monotonic()))
             outcome = "ok" if got == data else "differs"
+            await asyncio.sleep(args.hold)
         except asyncio.IncompleteReadError:
             outcome = "eof-after-handshake"
         except asyncio.TimeoutError:
@@ -83,6 +85,7 @@ async def main():
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--size", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--hold", type=float, default=0)
     args = ap.parse_args()
 
     ctx = ssl.create_default_context(cafile=args.ca)

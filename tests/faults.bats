@@ -387,8 +387,8 @@ field() { sed -nE "s/.*(^| )$2=([^ ]*).*/\\2/p" <<< "$1"; }
 }
 
 # Needs a per-source cap on the handshakes a listener runs at once: with
-# only the global cap (128 handshakes), 150 tricklers fill every slot and
-# the good client waits for the first of them to time out.
+# only the global cap (128 handshakes), 150 tricklers would fill every
+# slot and the good client wait for the first of them to time out.
 @test "trickle: 150 clients trickling from 127.0.0.2 do not hold up a client from 127.0.0.1 (served in < 2 s), and are all dropped by handshake-timeout + 4 s" {
     ulimit -n 4096
     start_echo
@@ -629,9 +629,10 @@ except OSError as e:
 # 4. The application at its descriptor limit.
 # ---------------------------------------------------------------------------
 
-# Needs accept() to report EMFILE and keep the client for the next
-# accept() (SPEC §3): a descriptor received (SCM_RIGHTS) by a process at
-# its limit is dropped by the kernel (MSG_CTRUNC), and that client with it.
+# accept() must report EMFILE and keep the client for the next accept()
+# (SPEC §3): a descriptor received (SCM_RIGHTS) by a process at its limit
+# is dropped by the kernel (MSG_CTRUNC), and the client with it, unless
+# the shim sees to it first.  ssa-echo-server prints "accept: EMFILE".
 @test "descriptors: ssa-echo-server limited to 32 descriptors, 60 clients at once: accept() reports EMFILE, and every client is served (none cut off after its handshake)" {
     start_echo
     # The application only: the helpers are not its children (standalone,
@@ -643,16 +644,15 @@ except OSError as e:
     # application has descriptors for.
     run timeout 120 "$PYTHON" "$BURST" --port "$SERVER_PORT" --ca "$PKI/ca.pem" \
         --count 60 --size 20000 --hold 1 --timeout 60
-    local emfile aborted
-    emfile=$(grep -c 'accept: EMFILE' "$D/echo.log" || true)
-    aborted=$(grep -c 'accept: ECONNABORTED' "$D/echo.log" || true)
+    local emfile
+    emfile=$(grep -c '^accept: EMFILE$' "$D/echo.out" || true)
     note "burst: $(tr '\n' ';' <<< "$output")"
-    note "accept() failed with EMFILE $emfile times, with ECONNABORTED $aborted times"
+    note "accept() failed with EMFILE $emfile times"
     # Every client served: none cut off (EOF or reset) after its handshake.
     grep -Eq '^answered 60 of 60 in [0-9]+ ms$' <<< "$output" ||
-        fail "not every client was served: $(tr '\n' ';' <<< "$output") (accept(): EMFILE $emfile times, ECONNABORTED $aborted times)"
+        fail "not every client was served: $(tr '\n' ';' <<< "$output") (accept() EMFILE $emfile times)"
     [ "$emfile" -gt 0 ] || fail "ssa-echo-server never got EMFILE from accept()"
-    [ "$aborted" -eq 0 ] || fail "accept() failed with ECONNABORTED $aborted times"
+    [ "$(accepted_count)" -eq 60 ] || fail "accepted $(accepted_count) connections, expected 60"
     kill -0 "$SERVER_PID" || fail "ssa-echo-server died: $(cat "$D/echo.log")"
 }
 
@@ -707,11 +707,17 @@ RSS_BOUND_KIB=32768
 # 6. 1000 clients at once.
 # ---------------------------------------------------------------------------
 
-@test "burst: 1000 TLS clients at once against ssa-echo-server all get their echo within 60 s, and the server still listens" {
+@test "burst: 1000 TLS clients at once (one source) against ssa-echo-server all get their echo within 60 s, and the server still listens" {
     # 1000 connections: 1000 descriptors in the server and the client.  In
     # units mode each is a helper of the service, counted against the
     # user's user-connection-limit (1024 by default): they fit.
     ulimit -n 8192
+    # The shipped handshake-timeout (10 s), not the test policy's 3 s: all
+    # 1000 come from one source, which may run 32 handshakes at a time; the
+    # others wait in the listener, and one still waiting handshake-timeout
+    # after its TCP accept is dropped (a RST) without a handshake.  Here
+    # the whole burst takes 4 to 7 s: too close to 3 s.
+    apply_policy zz-burst.ini "[defaults]" "handshake-timeout = 10"
     start_echo
     run timeout 120 "$PYTHON" "$BURST" --port "$SERVER_PORT" --ca "$PKI/ca.pem" --count 1000 --timeout 60
     note "burst: $(tr '\n' ';' <<< "$output")"

@@ -4,7 +4,7 @@ asyncio client).
 
 Usage: tls-test-server.py --mode MODE --cert CHAIN --key KEY
                           [--host 127.0.0.1] [--delay SECONDS] [--report FILE]
-                          [--second-port]
+                          [--second-port] [--payload FILE] [--go FILE]
 
 It binds an ephemeral port (port 0), prints "PORT <n>" as its first line on
 stdout once it listens, then serves every connection in its own thread until
@@ -34,11 +34,31 @@ Modes:
             closing with its unread data would send a RST).
   truncate  handshake; send --payload FILE (default "partial\\n" 1000 times); then end the TCP
             connection WITHOUT close_notify (a FIN, not a RST).
+  trickle   a real TLS server (its first flight made by CPython's ssl from
+            the client's ClientHello) that sends that flight one byte every
+            --delay seconds, never faster, until the client goes away; then
+            appends "trickle SENT TOTAL HOW MS\\n" to --report FILE: SENT of
+            the TOTAL bytes of its flight were sent, the client ended the
+            connection by HOW (eof or reset) MS milliseconds after the TCP
+            accept.
+  reset-hello
+            read the ClientHello, send only the first record of the answer
+            (the ServerHello), wait --delay seconds (the client takes it in),
+            then close with a RST: mid-handshake, after a ServerHello.
+  reset-data
+            handshake; send --payload FILE (default "partial\\n" 1000
+            times); wait until the client's kernel acknowledged all of it
+            (SIOCOUTQ 0), then close with a RST, no close_notify.
+  sink-later
+            handshake; read nothing until the file --go FILE exists (the
+            client's writes fill the buffers and block meanwhile), then
+            behave as sink.
 
 Only the Python standard library is used.
 """
 
 import argparse
+import fcntl
 import hashlib
 import os
 import select
@@ -46,11 +66,12 @@ import socket
 import ssl
 import struct
 import sys
+import termios
 import threading
 import time
 
 MODES = ("echo", "delay", "silent", "reset", "info", "sink", "noread",
-         "truncate")
+         "truncate", "trickle", "reset-hello", "reset-data", "sink-later")
 
 # Serialises the appends to the --report file.
 report_lock = threading.Lock()
@@ -178,8 +199,133 @@ def serve_truncate(tls):
         tls.close()
 
 
+def report(line):
+    """Append one line to --report FILE (flushed, fsynced), or log it."""
+    if ARGS.report:
+        with report_lock:
+            with open(ARGS.report, "a") as f:
+                f.write(line + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+    else:
+        log(f"(no --report): {line}")
+
+
+def rst(conn):
+    """Close with a RST (SO_LINGER {1, 0})."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+def first_flight(conn, ctx):
+    """Read the client's ClientHello from the plain TCP socket conn into a
+    server-side SSLObject (memory BIOs) and return the bytes it answers
+    with (ServerHello ... as one blob), or b"" if the client went away
+    first."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
+    while True:
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        out = outgoing.read()
+        if out:
+            return out
+        data = conn.recv(65536)
+        if not data:
+            return b""
+        incoming.write(data)
+
+
+def client_gone(conn, timeout):
+    """Wait up to timeout seconds for the client to end the connection
+    (reading and dropping what it sends): "eof", "reset", or None."""
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return None
+        r, _, _ = select.select([conn], [], [], left)
+        if not r:
+            return None
+        try:
+            if conn.recv(65536) == b"":
+                return "eof"
+        except ConnectionResetError:
+            return "reset"
+        except OSError as e:
+            return type(e).__name__
+
+
+def serve_trickle(conn, t0):
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    flight = first_flight(conn, CTX)
+    sent, how = 0, None
+    for b in flight:
+        # One byte, then --delay seconds in which the client may leave.
+        try:
+            conn.send(bytes([b]))
+            sent += 1
+        except OSError as e:
+            how = "reset" if isinstance(e, ConnectionResetError) else type(e).__name__
+            break
+        how = client_gone(conn, ARGS.delay)
+        if how:
+            break
+    if how is None:
+        how = client_gone(conn, 120) or "timeout"
+    ms = round((time.monotonic() - t0) * 1000)
+    report(f"trickle {sent} {len(flight)} {how} {ms}")
+    conn.close()
+
+
+def serve_reset_hello(conn):
+    flight = first_flight(conn, CTX)
+    if len(flight) < 5:
+        log("the client went away before our ServerHello")
+        conn.close()
+        return
+    # The first record: 5-byte header (type, version, length), then body.
+    first = flight[:5 + struct.unpack("!H", flight[3:5])[0]]
+    conn.sendall(first)
+    time.sleep(ARGS.delay)
+    report(f"reset-hello sent {len(first)} of {len(flight)}")
+    rst(conn)
+
+
+def outq(sock):
+    """Bytes in sock's send queue not yet acknowledged by the peer."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def serve_reset_data(tls):
+    if ARGS.payload:
+        with open(ARGS.payload, "rb") as f:
+            data = f.read()
+    else:
+        data = b"partial\n" * 1000
+    tls.sendall(data)
+    # All of it acknowledged: a RST now cannot discard any of it.
+    end = time.monotonic() + 10
+    while outq(tls) > 0 and time.monotonic() < end:
+        time.sleep(0.01)
+    report(f"reset-data sent {len(data)} unacked {outq(tls)}")
+    plain = socket.socket(fileno=os.dup(tls.fileno()))
+    rst(plain)
+    tls.close()
+
+
+def serve_sink_later(tls):
+    end = time.monotonic() + 120
+    while not os.path.exists(ARGS.go) and time.monotonic() < end:
+        time.sleep(0.05)
+    serve_sink(tls)
+
+
 def serve(conn, addr, ctx):
     mode = ARGS.mode
+    t0 = time.monotonic()
     try:
         if mode == "reset":
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -195,6 +341,12 @@ def serve(conn, addr, ctx):
             except OSError:
                 pass
             conn.close()
+            return
+        if mode == "trickle":
+            serve_trickle(conn, t0)
+            return
+        if mode == "reset-hello":
+            serve_reset_hello(conn)
             return
         if mode == "delay":
             time.sleep(ARGS.delay)
@@ -212,6 +364,10 @@ def serve(conn, addr, ctx):
             tls.close()
         elif mode == "truncate":
             serve_truncate(tls)
+        elif mode == "reset-data":
+            serve_reset_data(tls)
+        elif mode == "sink-later":
+            serve_sink_later(tls)
     except Exception as e:  # keep serving the other connections
         log(f"connection from {addr}: {type(e).__name__}: {e}")
         try:
@@ -221,7 +377,7 @@ def serve(conn, addr, ctx):
 
 
 def main():
-    global ARGS
+    global ARGS, CTX
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", required=True, choices=MODES)
     ap.add_argument("--cert", required=True)
@@ -231,12 +387,14 @@ def main():
     ap.add_argument("--report")
     ap.add_argument("--payload", help="truncate: send this file instead of 'partial' lines")
     ap.add_argument("--second-port", action="store_true")
+    ap.add_argument("--go", help="sink-later: start reading once this file exists")
     ARGS = ap.parse_args()
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_cert_chain(ARGS.cert, ARGS.key)
+    CTX = ctx
 
     family = socket.AF_INET6 if ":" in ARGS.host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)

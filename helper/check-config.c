@@ -14,11 +14,13 @@
 #include <sys/stat.h>
 
 #include "policy.h"
+#include "trust-index.h"
 
 /* What --check-config reports the merged policy against. */
 struct merged_check {
 	const char *dir;
 	int problems;
+	bool system_store;      /* a section uses trust-store = system */
 };
 
 /*
@@ -95,12 +97,30 @@ static int check_merged(const char *section, const struct policy *p, void *user)
 			gnutls_priority_deinit(prio);
 		}
 	}
-	if (strcmp(p->trust_store, "system") != 0 && stat(p->trust_store, &st) < 0) {
+	if (strcmp(p->trust_store, "system") == 0)
+		mc->system_store = true;
+	else if (stat(p->trust_store, &st) < 0) {
 		fprintf(stderr, "%s: [%s] key 'trust-store': %s: %s\n", mc->dir, section, p->trust_store,
 			strerror(errno));
 		mc->problems++;
 	}
 	return 0;
+}
+
+/* Whether helpers find the anchors of trust-store = system through the
+ * trust index, as a comment: no error either way (without a fresh index
+ * a helper loads the whole bundle). */
+static void print_trust_index(void)
+{
+	const char *index = trust_index_path(), *bundle = trust_bundle_path();
+	char why[512];
+	unsigned n = 0;
+
+	if (trust_index_check(index, bundle, &n, why, sizeof why) == 0)
+		printf("# trust-store = system: trust index %s is fresh: %u anchors of %s\n", index, n, bundle);
+	else
+		printf("# trust-store = system: %s; a helper the supervisor did not preload loads the whole "
+		       "bundle\n", why);
 }
 
 /* ssa-helper --check-config: every file and key, then the merged policy;
@@ -123,6 +143,8 @@ int check_config(const char *dir)
 		return 1;
 	}
 	printf("# effective policy from %s/*.ini\n", dir);
+	if (mc.system_store)
+		print_trust_index();
 	policy_set_print(set, stdout);
 	policy_set_free(set);
 	return 0;

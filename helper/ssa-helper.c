@@ -36,13 +36,33 @@
 #include "journal.h"
 #include "listener.h"
 #include "supervisor.h"
+#include "trust-index.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: ssa-helper              (started by ssa-helper.socket)\n"
 		   "       ssa-helper --standalone (started by the shim, connection on fd 3)\n"
 		   "       ssa-helper --check-config [DIR]\n"
+		   "       ssa-helper --build-trust-index [FILE]\n"
 		   "See ssa-helper(8).\n");
+}
+
+/* ssa-helper --build-trust-index [FILE]: index the system trust bundle
+ * into FILE (default: the index the helpers read); 0, or 1 and why. */
+static int build_trust_index(const char *out)
+{
+	const char *bundle = trust_bundle_path();
+	char why[512];
+	unsigned n = 0;
+
+	if (!out)
+		out = trust_index_path();
+	if (trust_index_build(bundle, out, &n, why, sizeof why) < 0) {
+		fprintf(stderr, "ssa-helper: no trust index written: %s\n", why);
+		return 1;
+	}
+	printf("ssa-helper: %s: %u trust anchors of %s\n", out, n, bundle);
+	return 0;
 }
 
 /* A request that could not be taken: refuse it, and say so. */
@@ -94,6 +114,7 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 		{ "standalone", no_argument, NULL, 's' },
 		{ "check-config", no_argument, NULL, 'c' },
+		{ "build-trust-index", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -109,6 +130,8 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			return check_config(optind < argc ? argv[optind] : policy_dir());
+		case 'b':
+			return build_trust_index(optind < argc ? argv[optind] : NULL);
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -28,13 +28,15 @@
 #include "policy.h"
 #include "ssa-io.h"
 #include "tls-session.h"
+#include "trust-index.h"
 
 /* How long the service stays without a connection or a child before it
  * exits (systemd starts it again on the next connection). */
 #define IDLE_EXIT_MS (120 * 1000)
 /* Connections taken per wake-up, so that signals are not starved. */
 #define ACCEPT_BATCH 64
-/* Where the system's trust anchors live (Debian's ca-certificates). */
+/* Where the system's trust anchors live without a configured bundle
+ * (Debian's ca-certificates). */
 #define SYSTEM_TRUST_DIR "/etc/ssl/certs"
 
 /* A live helper, and the uid it counts for (or -1: not counted). */
@@ -102,6 +104,17 @@ static int watch_store(const char *section, const struct policy *p, void *user)
 	return 0;
 }
 
+/* Watch the directory of the system trust bundle (trust-index.h). */
+static void watch_system_trust(void)
+{
+	char dir[4096], *slash;
+
+	snprintf(dir, sizeof dir, "%s", trust_bundle_path()[0] ? trust_bundle_path() : SYSTEM_TRUST_DIR "/");
+	if ((slash = strrchr(dir, '/')) && slash != dir)
+		*slash = '\0';
+	inotify_add_watch(sv.inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_CREATE);
+}
+
 /* Load policy and anchors, replacing the current ones only whole. */
 static void load_policy(void)
 {
@@ -123,7 +136,7 @@ static void load_policy(void)
 	sv.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	wd = inotify_add_watch(sv.inotify_fd, policy_dir(),
 			       IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB);
-	inotify_add_watch(sv.inotify_fd, SYSTEM_TRUST_DIR, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_CREATE);
+	watch_system_trust();
 	if (sv.set) {
 		policy_set_foreach(sv.set, preload_store, NULL);
 		policy_set_foreach(sv.set, watch_store, NULL);

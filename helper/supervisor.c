@@ -27,7 +27,7 @@
 #include "job.h"
 #include "policy.h"
 #include "ssa-io.h"
-#include "tls-session.h"
+#include "trust-anchors.h"
 #include "trust-index.h"
 
 /* How long the service stays without a connection or a child before it
@@ -80,7 +80,7 @@ static int preload_store(const char *section, const struct policy *p, void *user
 
 	(void)section;
 	(void)user;
-	if (tls_trust_preload(p->trust_store, why, sizeof why) < 0)
+	if (trust_anchors_preload(p->trust_store, why, sizeof why) < 0)
 		log_warning("ssa-helper: %s (connections that use it will fail and say why)", why);
 	return 0;
 }
@@ -127,7 +127,7 @@ static void load_policy(void)
 	r = policy_set_load(policy_dir(), &set, &error);
 	policy_set_free(sv.set);
 	free(sv.error);
-	tls_trust_preload_free();
+	trust_anchors_preload_free();
 	sv.set = r == 0 ? set : NULL;
 	sv.error = r == 0 ? NULL : (error ? error : strdup(strerror(-r)));
 	job_preload_policy(sv.set, sv.error);

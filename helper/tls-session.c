@@ -15,18 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include "in_tls.h"
 #include "ssa-io.h"
 #include "ssa-x509.h"
 #include "tls-priority.h"
-#include "trust-index.h"
-
-/* Peer certificates whose subjects and issuers are looked up in the trust
- * index; a longer chain loads the whole store (GnuTLS verifies at most 16). */
-#define PEER_CERTS_MAX 64
+#include "trust-anchors.h"
 
 /* What a session owns besides itself (gnutls_session_get_ptr). */
 struct session_state {
@@ -48,12 +43,8 @@ struct session_state {
 	 * (the name, the purpose), with the result in `status`. */
 	gnutls_typed_vdata_st checks[2];
 	unsigned n_checks, status;
-	/* Anchors left for verify_peer() to load (arrange_trust()): the
-	 * policy's trust store, then the application's anchors. */
-	char *deferred_store;
-	const struct tls_request *deferred_req;
-	int load_error;          /* they did not load: -ECANCELED or -EINVAL, why in load_why */
-	char load_why[SSA_REASON_MAX];
+	/* Anchors left for verify_peer() to load. */
+	struct trust_deferral trust;
 };
 
 /* Pull and push on the peer's socket: recv(2) and sendmsg(2), errno as
@@ -139,154 +130,6 @@ static int check_resumed_name(gnutls_session_t s, const char *hostname, char *wh
 	snprintf(why, why_size, "peer certificate rejected: the resumed session's certificate does not name '%s'",
 		 hostname);
 	return -EPROTO;
-}
-
-/* Trust stores loaded once for the helpers this process forks
- * (tls_trust_preload()): each a trust list, handed to one session's
- * credentials and then no longer ours. */
-#define PRELOAD_MAX 32
-static struct {
-	char *store;
-	gnutls_x509_trust_list_t list;
-} preload[PRELOAD_MAX];
-static size_t n_preload;
-
-/* Add trust store `store` ("system", a PEM file or a directory) to `list`,
- * whole: 0, or -ECANCELED with the reason.  "system" is GnuTLS's system
- * trust, or the bundle the environment names (trust_bundle_overridden()),
- * read the same way. */
-static int add_store(gnutls_x509_trust_list_t list, const char *store, char *why, size_t why_size)
-{
-	struct stat st;
-	int r;
-
-	if (strcmp(store, "system") == 0 && trust_bundle_overridden())
-		r = gnutls_x509_trust_list_add_trust_file(list, trust_bundle_path(), NULL, GNUTLS_X509_FMT_PEM,
-							  GNUTLS_TL_NO_DUPLICATES, 0);
-	else if (strcmp(store, "system") == 0)
-		r = gnutls_x509_trust_list_add_system_trust(list, 0, 0);
-	else if (stat(store, &st) == 0 && S_ISDIR(st.st_mode))
-		r = gnutls_x509_trust_list_add_trust_dir(list, store, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
-	else
-		r = gnutls_x509_trust_list_add_trust_file(list, store, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
-	if (r > 0)
-		return 0;
-	snprintf(why, why_size, "policy: trust store '%s' %s%s", store, r == 0 ? "holds no certificate" : "cannot be loaded: ",
-		 r == 0 ? "" : gnutls_strerror(r));
-	return -ECANCELED;
-}
-
-/* Load trust store `store` into a new trust list: 0 and *out, or
- * -ECANCELED with the reason. */
-static int load_trust_list(const char *store, gnutls_x509_trust_list_t *out, char *why, size_t why_size)
-{
-	int r;
-
-	if (gnutls_x509_trust_list_init(out, 0) < 0) {
-		snprintf(why, why_size, "out of memory for the trust store");
-		return -ECANCELED;
-	}
-	if ((r = add_store(*out, store, why, why_size)) < 0)
-		gnutls_x509_trust_list_deinit(*out, 1);
-	return r;
-}
-
-/* Hand the list preloaded for `store` (tls_trust_preload()), if any, to
- * cred: true if there was one. */
-static bool take_preloaded(gnutls_certificate_credentials_t cred, const char *store)
-{
-	for (size_t i = 0; i < n_preload; i++)
-		if (preload[i].list && strcmp(preload[i].store, store) == 0) {
-			gnutls_certificate_set_trust_list(cred, preload[i].list, 0);
-			preload[i].list = NULL; /* the credentials own it now */
-			return true;
-		}
-	return false;
-}
-
-/* Load the policy's trust anchors into cred now: the preloaded list if
- * there is one, else from the files.  0 or -ECANCELED. */
-static int load_trust(gnutls_certificate_credentials_t cred, const char *store, char *why,
-		      size_t why_size)
-{
-	gnutls_x509_trust_list_t list = NULL;
-	int r;
-
-	if (take_preloaded(cred, store))
-		return 0;
-	if ((r = load_trust_list(store, &list, why, why_size)) < 0)
-		return r;
-	gnutls_certificate_set_trust_list(cred, list, 0);
-	return 0;
-}
-
-/* The system store's anchors for the chain the peer sent, through the
- * trust index (trust-index.h): those whose subject is the subject or the
- * issuer of any certificate of the chain.  GnuTLS's verification looks
- * anchors up by exactly these names (the issuer of a certificate, and a
- * certificate of the chain that is itself trusted), so it reaches the same
- * verdict as with the whole store.  The number added, or < 0 (the index
- * cannot be used: load the whole store). */
-static int add_indexed_anchors(gnutls_session_t s, gnutls_x509_trust_list_t list)
-{
-	gnutls_datum_t dns[2 * PEER_CERTS_MAX];
-	const gnutls_datum_t *certs;
-	char why[SSA_REASON_MAX];
-	size_t n_dns = 0;
-	unsigned n = 0;
-	int r;
-
-	certs = gnutls_certificate_get_peers(s, &n);
-	if (!certs || n == 0 || n > PEER_CERTS_MAX)
-		return -E2BIG;
-	for (unsigned i = 0; i < n; i++) {
-		gnutls_x509_crt_t crt;
-		if (gnutls_x509_crt_init(&crt) < 0)
-			break;
-		/* One that does not parse fails GnuTLS's verification too. */
-		if (gnutls_x509_crt_import(crt, &certs[i], GNUTLS_X509_FMT_DER) == 0) {
-			if (gnutls_x509_crt_get_raw_dn(crt, &dns[n_dns]) == 0)
-				n_dns++;
-			if (gnutls_x509_crt_get_raw_issuer_dn(crt, &dns[n_dns]) == 0)
-				n_dns++;
-		}
-		gnutls_x509_crt_deinit(crt);
-	}
-	r = trust_index_load(trust_index_path(), trust_bundle_path(), dns, n_dns, list, why, sizeof why);
-	for (size_t i = 0; i < n_dns; i++)
-		gnutls_free(dns[i].data);
-	return r;
-}
-
-void tls_trust_preload_free(void)
-{
-	for (size_t i = 0; i < n_preload; i++) {
-		if (preload[i].list)
-			gnutls_x509_trust_list_deinit(preload[i].list, 1);
-		free(preload[i].store);
-	}
-	n_preload = 0;
-}
-
-int tls_trust_preload(const char *store, char *why, size_t why_size)
-{
-	gnutls_x509_trust_list_t list;
-	int r;
-
-	for (size_t i = 0; i < n_preload; i++)
-		if (strcmp(preload[i].store, store) == 0)
-			return 0;
-	if (n_preload == PRELOAD_MAX)
-		return 0; /* the others load at each handshake */
-	if ((r = load_trust_list(store, &list, why, why_size)) < 0)
-		return r;
-	preload[n_preload].store = strdup(store);
-	if (!preload[n_preload].store) {
-		gnutls_x509_trust_list_deinit(list, 1);
-		return 0;
-	}
-	preload[n_preload++].list = list;
-	return 0;
 }
 
 /* An IPv4 or IPv6 literal (with or without a zone, "fe80::1%eth0"): no SNI
@@ -426,44 +269,6 @@ static int add_key_pair(gnutls_certificate_credentials_t cred, const gnutls_datu
 	return -EINVAL;
 }
 
-/* The application's trust anchors (TLS_TRUSTED_PEER_CERTIFICATES) into
- * cred: 0 or -EINVAL with the reason. */
-static int add_app_trust(gnutls_certificate_credentials_t cred, const struct tls_request *req, char *why,
-			 size_t why_size)
-{
-	for (size_t i = 0; i < req->n_trust; i++) {
-		int r = gnutls_certificate_set_x509_trust_mem(cred, &req->trust[i], GNUTLS_X509_FMT_PEM);
-		if (r <= 0) {
-			snprintf(why, why_size, "TLS_TRUSTED_PEER_CERTIFICATES: %s",
-				 r == 0 ? "no PEM certificate in it" : gnutls_strerror(r));
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/* What add_app_trust() will say of the application's anchors, found now,
- * by the same parse (gnutls_x509_crt_list_import2()), for when they are
- * added later: 0 or -EINVAL with the reason. */
-static int check_app_trust(const struct tls_request *req, char *why, size_t why_size)
-{
-	for (size_t i = 0; i < req->n_trust; i++) {
-		gnutls_x509_crt_t *crts = NULL;
-		unsigned n = 0;
-		int r = gnutls_x509_crt_list_import2(&crts, &n, &req->trust[i], GNUTLS_X509_FMT_PEM, 0);
-		for (unsigned j = 0; r >= 0 && j < n; j++)
-			gnutls_x509_crt_deinit(crts[j]);
-		gnutls_free(crts);
-		if (r < 0 || n == 0) {
-			snprintf(why, why_size, "TLS_TRUSTED_PEER_CERTIFICATES: %s",
-				 r == GNUTLS_E_NO_CERTIFICATE_FOUND || n == 0 ? "no PEM certificate in it"
-				 : gnutls_strerror(r));
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 /* The application's chains and keys: 0, -EPROTO or -EINVAL with the
  * reason. */
 static int add_key_pairs(gnutls_certificate_credentials_t cred, const struct tls_request *req, char *why,
@@ -478,91 +283,25 @@ static int add_key_pairs(gnutls_certificate_credentials_t cred, const struct tls
 }
 
 /*
- * The anchors a handshake verifies its peer with: the policy's trust store
- * `store`, then the application's anchors (app-trust-store = add), or only
- * the latter (replace).  A store the supervisor preloaded is in memory
- * already: taken now.  Otherwise, with `defer`, the store and the
- * application's anchors are left for verify_peer(), which runs once the
- * peer's certificate is there (a handshake without one loads nothing) and
- * takes only the anchors that chain can use where the trust index allows;
- * the application's file is parsed now all the same, so that a bad one
- * fails before the handshake.  Without `defer`, all of it now.  Either way
- * the store's anchors come first, as GnuTLS picks among anchors of one
- * name by their order.  0, or -ECANCELED, -EINVAL, -ENOMEM with the reason.
- */
-static int arrange_trust(struct session_state *st, const char *store, const struct tls_request *req, bool defer,
-			 char *why, size_t why_size)
-{
-	int r;
-
-	if (req->replace_trust || take_preloaded(st->cred, store))
-		return add_app_trust(st->cred, req, why, why_size);
-	if (defer) {
-		if ((r = check_app_trust(req, why, why_size)) < 0)
-			return r;
-		if (!(st->deferred_store = strdup(store)))
-			return -ENOMEM;
-		st->deferred_req = req->n_trust ? req : NULL;
-		return 0;
-	}
-	if ((r = load_trust(st->cred, store, why, why_size)) < 0)
-		return r;
-	return add_app_trust(st->cred, req, why, why_size);
-}
-
-/* The handshake is over: nothing more is loaded (the request's buffers
- * are the caller's). */
-static void end_deferral(struct session_state *st)
-{
-	free(st->deferred_store);
-	st->deferred_store = NULL;
-	st->deferred_req = NULL;
-}
-
-/*
- * The verification of the peer's certificate (gnutls_session_set_verify_function()),
+ * The verification of the peer's certificate (gnutls_session_set_verify_function(3)),
  * run by GnuTLS once the peer's Certificate (and, in TLS 1.3, its
  * CertificateVerify) is in, never in a resumed handshake.  It is GnuTLS's
  * own gnutls_session_set_verify_cert2() verification (lib/auto-verify.c,
- * the same calls and results), after loading the anchors arrange_trust()
- * left for now.  A session's verify function takes the place of the
- * credentials' (gnutls_certificate_set_verify_function()): GnuTLS runs one
- * or the other, the session's first, so the loading cannot be a separate
- * callback run before gnutls_session_set_verify_cert2()'s.
+ * the same calls and results), after loading the anchors left for now
+ * (trust_anchors_arrange()).  A session's verify function takes the place
+ * of the credentials' (gnutls_certificate_set_verify_function()): GnuTLS
+ * runs one or the other, the session's first, so the loading cannot be a
+ * separate callback run before gnutls_session_set_verify_cert2()'s.
  */
 static int verify_peer(gnutls_session_t s)
 {
 	struct session_state *st = gnutls_session_get_ptr(s);
-	gnutls_x509_trust_list_t list;
-	int r = 0;
 
-	if (st->deferred_store) {
-		gnutls_certificate_get_trust_list(st->cred, &list);
-		if (strcmp(st->deferred_store, "system") != 0 || add_indexed_anchors(s, list) < 0)
-			r = add_store(list, st->deferred_store, st->load_why, sizeof st->load_why);
-		if (r == 0 && st->deferred_req)
-			r = add_app_trust(st->cred, st->deferred_req, st->load_why, sizeof st->load_why);
-		end_deferral(st);
-		if (r < 0) {
-			st->load_error = r;
-			return GNUTLS_E_INTERNAL_ERROR;
-		}
-	}
+	if (trust_anchors_load_deferred(&st->trust, s, st->cred) < 0)
+		return GNUTLS_E_INTERNAL_ERROR;
 	if (gnutls_certificate_verify_peers(s, st->checks, st->n_checks, &st->status) < 0)
 		return GNUTLS_E_CERTIFICATE_ERROR;
 	return st->status ? GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR : 0;
-}
-
-/* After run_handshake(): the anchors' failure to load, if that is why it
- * failed (r, else).  The handshake is over either way. */
-static int trust_outcome(struct session_state *st, int r, char *why, size_t why_size)
-{
-	end_deferral(st);
-	if (r < 0 && st->load_error) {
-		snprintf(why, why_size, "%s", st->load_why);
-		return st->load_error;
-	}
-	return r;
 }
 
 int tls_check_key_pairs(const struct tls_request *req, char *why, size_t why_size)
@@ -620,7 +359,7 @@ static void state_free(struct session_state *st)
 		gnutls_priority_deinit(st->prio);
 	for (size_t i = 0; i < st->n_leaves; i++)
 		gnutls_x509_crt_deinit(st->leaf[i]);
-	free(st->deferred_store);
+	trust_anchors_end(&st->trust, 0, NULL, 0);
 	free(st);
 }
 
@@ -713,7 +452,8 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 		free(st);
 		return -ENOMEM;
 	}
-	r = arrange_trust(st, p->trust_store, req, true, why, why_size);
+	r = trust_anchors_arrange(&st->trust, st->cred, p->trust_store, req->trust, req->n_trust, req->replace_trust,
+				  true, why, why_size);
 	if (r == 0)
 		r = add_key_pairs(st->cred, req, why, why_size);
 	if (r == 0)
@@ -750,7 +490,7 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *p,
 	if (req->on_session)
 		gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET, GNUTLS_HOOK_POST, ticket_hook);
 	r = run_handshake(s, p->handshake_timeout, "TLS server authentication (serverAuth)", hostname, why, why_size);
-	r = trust_outcome(st, r, why, why_size);
+	r = trust_anchors_end(&st->trust, r, why, why_size);
 	if (r == 0 && gnutls_session_is_resumed(s))
 		r = check_resumed_name(s, hostname, why, why_size);
 	if (r == 0)
@@ -824,9 +564,10 @@ int tls_server_handshake(int fd, const struct policy *p, const struct tls_reques
 	 * anchors: the CertificateRequest names those, so they must be there
 	 * before it, and the store before them. */
 	if (req->request_peer_auth)
-		r = arrange_trust(st, p->trust_store, req, req->n_trust == 0, why, why_size);
+		r = trust_anchors_arrange(&st->trust, st->cred, p->trust_store, req->trust, req->n_trust,
+					  req->replace_trust, req->n_trust == 0, why, why_size);
 	else
-		r = add_app_trust(st->cred, req, why, why_size);
+		r = trust_anchors_add_app(st->cred, req->trust, req->n_trust, why, why_size);
 	if (r == 0)
 		r = add_key_pairs(st->cred, req, why, why_size);
 	if (r == 0 && keep_leaves(st, req) < 0) {
@@ -857,7 +598,7 @@ int tls_server_handshake(int fd, const struct policy *p, const struct tls_reques
 		return -EINVAL;
 	}
 	r = run_handshake(s, p->handshake_timeout, "TLS client authentication (clientAuth)", NULL, why, why_size);
-	r = trust_outcome(st, r, why, why_size);
+	r = trust_anchors_end(&st->trust, r, why, why_size);
 	if (r == 0 && (r = check_version(s, p, why, why_size)) < 0)
 		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_PROTOCOL_VERSION);
 	snprintf(sni, sni_size, "%s", st->asked);

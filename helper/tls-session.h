@@ -52,7 +52,7 @@ const char *tls_session_trusted_ciphers(gnutls_session_t session, char *buf, siz
 /*
  * Do the TLS handshake as a client on connected socket `fd` and validate the
  * peer: the chain against the policy's trust store and the certificate
- * against `hostname` (RFC 6125, through gnutls_session_set_verify_cert), with
+ * against `hostname` (RFC 6125, GnuTLS's gnutls_certificate_verify_peers(3)), with
  * SNI when hostname is a DNS name (RFC 6066), within the policy's versions,
  * priority and handshake timeout.
  *
@@ -86,16 +86,6 @@ int tls_client_handshake(int fd, const char *hostname, const struct policy *poli
  */
 int tls_server_handshake(int fd, const struct policy *policy, const struct tls_request *request,
 			 gnutls_session_t *session, char *sni, size_t sni_size, char *why, size_t why_size);
-
-/*
- * Load trust store `store` (a policy's trust-store value) now, once, for
- * the handshakes of the helpers this process forks: each takes the loaded
- * anchors instead of reading the files.  Returns 0, or -ECANCELED with the
- * reason (the store does not load).  tls_trust_preload_free() forgets them
- * all (before a reload).
- */
-int tls_trust_preload(const char *store, char *why, size_t why_size);
-void tls_trust_preload_free(void);
 
 /* Release a session from tls_client_handshake() or tls_server_handshake()
  * (not its socket). */

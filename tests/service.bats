@@ -229,3 +229,29 @@ PY
     run systemctl show -P MainPID ssa-helper.service
     assert_output "$main"
 }
+
+@test "service: systemd-analyze security rates ssa-helper.service at most 2.0 (exposure), and it serves as the service's user with no capability but CAP_SYS_PTRACE" {
+    run systemd-analyze security --no-pager ssa-helper.service
+    assert_status 0
+    # The last line: "→ Overall exposure level for ssa-helper.service: 1.7 OK 🙂"
+    local level
+    level=$(sed -n 's/.*Overall exposure level for ssa-helper.service: \([0-9.]*\).*/\1/p' <<<"$output")
+    [[ $level =~ ^([0-9]+)\.([0-9])$ ]] || fail "no exposure level in: $output"
+    (( BASH_REMATCH[1] * 10 + BASH_REMATCH[2] <= 20 )) || fail "exposure $level > 2.0"
+    # The sandbox applies to the running supervisor, not only on paper.
+    start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
+    run_pipe -n localhost 127.0.0.1 "$SERVER_PORT"
+    assert_status 0
+    local pid
+    pid=$(systemctl show -P MainPID ssa-helper.service)
+    [ "$pid" -gt 0 ] || fail "the service is not running"
+    local uids
+    read -r _ _ uids _ < <(grep '^Uid:' "/proc/$pid/status")
+    [ "$uids" = "$(id -u _ssa)" ] ||
+        fail "the supervisor does not run as _ssa: $(grep ^Uid "/proc/$pid/status")"
+    # CapEff: only CAP_SYS_PTRACE (bit 19).
+    [ "$(sed -n 's/^CapEff:\t//p' "/proc/$pid/status")" = 0000000000080000 ] ||
+        fail "effective capabilities: $(grep ^Cap "/proc/$pid/status")"
+    [ "$(sed -n 's/^NoNewPrivs:\t//p' "/proc/$pid/status")" = 1 ] || fail "no_new_privs is not set"
+    [ "$(sed -n 's/^Seccomp:\t//p' "/proc/$pid/status")" = 2 ] || fail "no seccomp filter"
+}

@@ -353,7 +353,11 @@ static void state_free(struct session_state *st)
 {
 	if (!st)
 		return;
-	if (st->cred)
+	/* Credentials holding the supervisor's preloaded trust list are left
+	 * to the exit of this forked helper: freeing them writes to every page
+	 * of the list, which copies each one from the supervisor (in a
+	 * profile, most of a helper's CPU time) only to throw it away. */
+	if (st->cred && !st->trust.preloaded)
 		gnutls_certificate_free_credentials(st->cred);
 	if (st->prio)
 		gnutls_priority_deinit(st->prio);

@@ -203,7 +203,9 @@ int trust_anchors_arrange(struct trust_deferral *d, gnutls_certificate_credentia
 {
 	int r;
 
-	if (replace || take_preloaded(cred, store))
+	if (!replace && take_preloaded(cred, store))
+		d->preloaded = true;
+	if (replace || d->preloaded)
 		return trust_anchors_add_app(cred, app, n_app, why, why_size);
 	if (defer) {
 		if ((r = check_app(app, n_app, why, why_size)) < 0)

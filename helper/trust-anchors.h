@@ -31,6 +31,9 @@ struct trust_deferral {
 	size_t n_app;
 	int error;                   /* what loading them gave: 0, -ECANCELED or -EINVAL, why in `why` */
 	char why[SSA_REASON_MAX];
+	/* The credentials hold a list trust_anchors_preload() made: memory
+	 * this process shares copy-on-write with the one that forked it. */
+	bool preloaded;
 };
 
 /*
@@ -56,7 +59,8 @@ int trust_anchors_add_app(gnutls_certificate_credentials_t cred, const gnutls_da
  * Arrange the anchors of one handshake in cred: the policy's trust store
  * `store`, then the application's anchors app[0..n_app) (app-trust-store =
  * add), or only the latter (`replace`).  A store preloaded by
- * trust_anchors_preload() is taken now (cred owns it from then on).
+ * trust_anchors_preload() is taken now (cred owns it from then on, and
+ * d->preloaded says so).
  * Otherwise, with `defer`, the store and the application's anchors are
  * left in *d for trust_anchors_load_deferred(), and only parsed now, so
  * that a file with no certificate fails before the handshake; without

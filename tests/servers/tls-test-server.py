@@ -400,7 +400,10 @@ def main():
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((ARGS.host, 0))
-    listener.listen(128)
+    # Room for a burst of connections (the kernel caps it at somaxconn):
+    # with a short accept queue (gnutls-serv's is 10) the kernel drops
+    # SYNs, and a burst measures their retransmission back-off instead.
+    listener.listen(4096)
     print(f"PORT {listener.getsockname()[1]}", flush=True)
     if ARGS.second_port:
         second = socket.socket(family, socket.SOCK_STREAM)

@@ -231,8 +231,20 @@ PY
     assert_line "connected"
     # Another user's claim is not: the option is refused, or the helper
     # takes the executable from the kernel and [defaults] forbids it.
+    # A build tree under a private directory (a home of mode 0700) is out
+    # of that user's reach: it gets copies of the shim and the helper.
+    local shim=$SSA_SHIM helper=${SSA_HELPER_PATH:-}
+    if ! setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$shim"; then
+        mkdir -p "$SSA_T/other-user" && chmod 755 "$SSA_T/other-user"
+        cp "$shim" "$SSA_T/other-user/libssa-shim.so" && shim=$SSA_T/other-user/libssa-shim.so
+        if [ -n "$helper" ]; then
+            cp "$helper" "$SSA_T/other-user/ssa-helper" && helper=$SSA_T/other-user/ssa-helper
+        fi
+        chmod 755 "$SSA_T/other-user"/*
+    fi
     run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
-        env LD_PRELOAD="$SSA_SHIM" timeout "$SSA_CLIENT_TIMEOUT" "$PYTHON" "$script" "$SERVER_PORT"
+        env LD_PRELOAD="$shim" ${helper:+SSA_HELPER_PATH="$helper"} \
+        timeout "$SSA_CLIENT_TIMEOUT" "$PYTHON" "$script" "$SERVER_PORT"
     [ "$status" -eq 0 ] || fail "the client failed (exit $status): $output $stderr"
     refute_line "connected"
     assert_line --regexp '^(claim EPERM|connect EACCES) '

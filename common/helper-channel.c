@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "owned-fd.h"
+#include "ssa-io.h"
 
 extern char **environ;
 
@@ -74,15 +75,17 @@ static char **helper_environment(void)
 }
 
 /*
- * Start `helper` with one end of a socketpair as its fd 3 and --standalone;
- * the helper detaches at once (it forks and its first process exits), so the
- * application is left with no child once that first process is reaped,
- * which the caller does later (*pid).  Returns our end, or -errno.
+ * Start `helper` with one end of a socketpair as its fd 3 and `mode`
+ * (--standalone: one connection; --fork-server: this process's
+ * connections); the helper detaches at once (it forks and its first
+ * process exits), so the application is left with no child once that first
+ * process is reaped, which the caller does later (*pid).  Returns our end,
+ * or -errno.
  */
-static int spawn_standalone(const char *helper, pid_t *pid)
+static int spawn_standalone(const char *helper, const char *mode, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
-	char *argv[] = { (char *)helper, (char *)"--standalone", NULL };
+	char *argv[] = { (char *)helper, (char *)mode, NULL };
 	char **env = helper_environment();
 	int sv[2], r;
 
@@ -118,15 +121,16 @@ static int spawn_standalone(const char *helper, pid_t *pid)
 	return sv[0];
 }
 
-/* The started helper kept waiting for the next connection (SPEC §5,
- * standalone mode), and the first processes of started helpers not reaped
- * yet.  A spare belongs to the process that started it, and serves only a
- * connection that would start the same helper with the same policy
+/* The started helper kept waiting for this process's connections (SPEC §5,
+ * standalone mode: ssa-helper --fork-server, which forks one helper per
+ * connection), and the first processes of started helpers not reaped yet.
+ * The waiting helper belongs to the process that started it, and serves
+ * only connections that would start the same helper with the same policy
  * directory. */
 #define REAP_MAX 16
 static struct {
 	pthread_mutex_t lock;
-	struct owned_fd ctl;            /* the spare's control socket */
+	struct owned_fd ctl;            /* the waiting helper's control socket */
 	pid_t owner;
 	char helper[PATH_MAX], config[PATH_MAX];
 	pid_t reap[REAP_MAX];
@@ -162,9 +166,9 @@ static void reap_started(void)
 	}
 }
 
-/* Start a helper and note its first process for reaping: fd or -errno.
- * Lock held. */
-static int start(const char *helper)
+/* Start a helper in `mode` and note its first process for reaping: fd or
+ * -errno.  Lock held. */
+static int start(const char *helper, const char *mode)
 {
 	pid_t pid;
 	int fd;
@@ -176,7 +180,7 @@ static int start(const char *helper)
 			;
 		spare.reap[0] = spare.reap[--spare.n_reap];
 	}
-	fd = spawn_standalone(helper, &pid);
+	fd = spawn_standalone(helper, mode, &pid);
 	if (fd >= 0)
 		spare.reap[spare.n_reap++] = pid;
 	return fd;
@@ -189,16 +193,43 @@ static const char *config_dir(void)
 	return d ? d : "";
 }
 
-/* Take the spare if it fits this connection: fd or -1.  Lock held. */
-static int take_spare(const char *helper)
+/* Start the waiting helper (--fork-server) if there is none, or the one
+ * there is would start another helper or read another policy directory (it
+ * ends when it sees its socket closed).  Lock held. */
+static void keep_server(const char *helper)
 {
 	bool fits = spare.owner == getpid() && strcmp(spare.helper, helper) == 0 &&
 		    strcmp(spare.config, config_dir()) == 0;
-	int fd = owned_fd_release(&spare.ctl);
+	int fd;
 
-	if (fd < 0 || fits)
-		return fd;
-	close(fd); /* another helper or policy: it ends when it sees that */
+	if (owned_fd_valid(&spare.ctl) && fits)
+		return;
+	owned_fd_close(&spare.ctl);
+	if ((fd = start(helper, "--fork-server")) >= 0 && owned_fd_take(&spare.ctl, fd) == 0) {
+		spare.owner = getpid();
+		snprintf(spare.helper, sizeof spare.helper, "%s", helper);
+		snprintf(spare.config, sizeof spare.config, "%s", config_dir());
+	}
+}
+
+/* A helper for one connection from the waiting one: a socketpair, one end
+ * passed to it (it forks a helper that serves that end), the other ours.
+ * fd, or -1 (no waiting helper, or it is gone: it is forgotten).  Lock
+ * held. */
+static int from_server(void)
+{
+	int sv[2], r;
+
+	if (!owned_fd_valid(&spare.ctl))
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	r = ssa_sendmsg_fds(spare.ctl.fd, "C", 1, &sv[1], 1, MSG_DONTWAIT);
+	close(sv[1]);
+	if (r == 0)
+		return sv[0];
+	close(sv[0]);
+	owned_fd_close(&spare.ctl); /* gone, or not reading: the next connect starts another */
 	return -1;
 }
 
@@ -225,9 +256,11 @@ int helper_channel_open(char *why, size_t why_size)
 	}
 	pthread_once(&spare_once, spare_init);
 	pthread_mutex_lock(&spare.lock);
-	fd = take_spare(helper);
+	reap_started();
+	keep_server(helper);
+	fd = from_server();
 	if (fd < 0)
-		fd = start(helper);
+		fd = start(helper, "--standalone");
 	pthread_mutex_unlock(&spare.lock);
 	if (fd >= 0)
 		return fd;
@@ -238,16 +271,11 @@ int helper_channel_open(char *why, size_t why_size)
 void helper_channel_replenish(void)
 {
 	const char *helper = env_or("SSA_HELPER_PATH", SSA_HELPER_PATH_DEFAULT);
-	int fd;
 
 	if (helper_channel_service_installed())
 		return; /* nothing to keep */
 	pthread_once(&spare_once, spare_init);
 	pthread_mutex_lock(&spare.lock);
-	if (!owned_fd_valid(&spare.ctl) && (fd = start(helper)) >= 0 && owned_fd_take(&spare.ctl, fd) == 0) {
-		spare.owner = getpid();
-		snprintf(spare.helper, sizeof spare.helper, "%s", helper);
-		snprintf(spare.config, sizeof spare.config, "%s", config_dir());
-	}
+	keep_server(helper);
 	pthread_mutex_unlock(&spare.lock);
 }

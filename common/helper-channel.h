@@ -19,21 +19,24 @@ bool helper_channel_service_installed(void);
  * Open a control connection to a fresh helper: connect to the service socket
  * (SSA_HELPER_SOCKET_DEFAULT, policy.h; $SSA_HELPER_SOCKET only where that
  * does not exist, ssa_env_override()); if the socket path does not exist,
- * start the helper ($SSA_HELPER_PATH likewise, or the installed one) over a
- * socketpair (standalone mode).  Returns a blocking AF_UNIX stream socket with
+ * get a helper ($SSA_HELPER_PATH likewise, or the installed one) over a
+ * socketpair from this process's waiting helper, or start one (standalone
+ * mode, helper_channel_replenish()).  Returns a blocking AF_UNIX stream socket with
  * FD_CLOEXEC that the caller owns and closes, or -ECANCELED with the reason
  * written to why[0..why_size).
  */
 int helper_channel_open(char *why, size_t why_size);
 
 /*
- * Standalone mode (SPEC §5): start one helper now, to wait for the next
- * connection of this process, so that its connect() does not wait for a
- * process start; helper_channel_open() takes it (if it would start the
- * same helper with the same policy directory) and the caller calls this
- * again once its request is sent.  A waiting helper exits when this
- * process closes its end (it exits itself, or execs).  Nothing with the
- * service installed.  Thread-safe; a child after fork(2) has no spare.
+ * Standalone mode (SPEC §5): make sure this process has its waiting helper
+ * (ssa-helper --fork-server), which forks one helper per connection, so
+ * that a connect() waits for a fork and not for a program start;
+ * helper_channel_open() uses it (if it would start the same helper with
+ * the same policy directory, else it starts the right one) and starts a
+ * --standalone helper for the connection if it cannot.  The waiting helper
+ * exits when this process closes its end (it exits itself, or execs).
+ * Nothing with the service installed.  Thread-safe; a child after fork(2)
+ * has no waiting helper of its own until it connects.
  */
 void helper_channel_replenish(void);
 

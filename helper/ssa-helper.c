@@ -7,7 +7,8 @@
  * Started by systemd as ssa-helper.service with the listening socket of
  * ssa-helper.socket (sd_listen_fds(3)): then it is the supervisor
  * (supervisor.h), which forks one helper per connection; or by the shim
- * over a socketpair with --standalone, serving that one connection.  A
+ * over a socketpair with --fork-server, which forks one helper per
+ * connection of that program, or --standalone, serving one connection.  A
  * helper takes the request (job.h) and hands it to the role it asks for:
  *
  *   SSA_MSG_CONNECT  client.h: connect, handshake and validate, release the
@@ -35,6 +36,7 @@
 #include "job.h"
 #include "journal.h"
 #include "listener.h"
+#include "ssa-io.h"
 #include "supervisor.h"
 #include "trust-index.h"
 
@@ -42,6 +44,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: ssa-helper              (started by ssa-helper.socket)\n"
 		   "       ssa-helper --standalone (started by the shim, connection on fd 3)\n"
+		   "       ssa-helper --fork-server (started by the shim, its connections on fd 3)\n"
 		   "       ssa-helper --check-config [DIR]\n"
 		   "       ssa-helper --build-trust-index [FILE]\n"
 		   "See ssa-helper(8).\n");
@@ -109,17 +112,76 @@ static void serve(int ctl, const struct identity *id, int refuse, const char *wh
 	job_free(&job);
 }
 
+/* Detach from the process that started this helper, so that it has no
+ * child to reap, and outlive its process group's signals to finish
+ * cleanly.  In the first process: does not return. */
+static void detach(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		_exit(1);
+	if (pid > 0)
+		_exit(0);
+	setsid();
+}
+
+/*
+ * ssa-helper --fork-server (standalone mode, SPEC §5): the helper a process
+ * keeps waiting for its connections, on control socket 3.  Each connection
+ * arrives as one byte with one descriptor (SCM_RIGHTS): the control socket
+ * of that connection, which a child forked for it serves as a --standalone
+ * helper would; the libraries are loaded and GnuTLS initialized once, so a
+ * connection costs a fork, not a program start.  Returns (0) when the
+ * process closes its end: it exited, or exec'd.  The received descriptors
+ * are checked like any other (ssa_recvmsg_fds()): more than one, or a cut
+ * message, is dropped.
+ */
+static int fork_server(int ctl)
+{
+	/* Children are reaped by the kernel (SA_NOCLDWAIT); each one restores
+	 * the default, for the helpers a listener forks. */
+	struct sigaction nocldwait = { .sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT };
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	sigaction(SIGCHLD, &nocldwait, NULL);
+	for (;;) {
+		int fd = -1;
+		size_t n_fds = 0;
+		char byte;
+		ssize_t n = ssa_recvmsg_fds(ctl, &byte, 1, &fd, 1, &n_fds, 0);
+
+		if (n == -EINTR || n == -EPROTO)
+			continue;
+		if (n <= 0 && n_fds == 0)
+			return 0;
+		if (n_fds != 1)
+			continue;
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(ctl);
+			sigaction(SIGCHLD, &dfl, NULL);
+			serve(fd, NULL, 0, NULL);
+			_exit(0);
+		}
+		/* A failed fork: closing the descriptor tells the shim (an end
+		 * of file before the result, ECONNABORTED). */
+		close(fd);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "standalone", no_argument, NULL, 's' },
+		{ "fork-server", no_argument, NULL, 'f' },
 		{ "check-config", no_argument, NULL, 'c' },
 		{ "build-trust-index", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool standalone = false;
+	bool standalone = false, fork_server_mode = false;
 	int opt, fd, listening = 0;
 	socklen_t len = sizeof listening;
 
@@ -127,6 +189,9 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 's':
 			standalone = true;
+			break;
+		case 'f':
+			fork_server_mode = true;
 			break;
 		case 'c':
 			return check_config(optind < argc ? argv[optind] : policy_dir());
@@ -144,15 +209,12 @@ int main(int argc, char **argv)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (fork_server_mode) {
+		detach();
+		return fork_server(3);
+	}
 	if (standalone) {
-		/* Detach so that the application has no child to reap, and
-		 * outlives its process group's signals to finish cleanly. */
-		pid_t pid = fork();
-		if (pid < 0)
-			return 1;
-		if (pid > 0)
-			_exit(0);
-		setsid();
+		detach();
 		/* Started ahead of its connection, this helper may wait long for
 		 * it; a program that exits without one closes the socket. */
 		struct pollfd p = { .fd = 3, .events = POLLIN };

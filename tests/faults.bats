@@ -276,21 +276,6 @@ strict_client_served() {
     assert_line "peer close_notify"
 }
 
-# helpers_holding STATE FILTER [EXCLUDE-PID...]: the pids of the ssa-helper
-# processes holding a TCP socket in STATE (an ss(8) state) matching the ss
-# FILTER, except the EXCLUDE-PIDs (as in tests/helper-death.bats).
-helpers_holding() {
-    local state=$1 filter=$2; shift 2
-    local pid x skip
-    for pid in $(ss -Htnp state "$state" "$filter" 2>/dev/null |
-                     grep -oE '\("ssa-helper",pid=[0-9]+' |
-                     sed -E 's/.*pid=//' | sort -u); do
-        skip=0
-        for x in "$@"; do [ "$pid" = "$x" ] && skip=1; done
-        [ $skip -eq 1 ] || echo "$pid"
-    done
-}
-
 # find_helper STATE FILTER [EXCLUDE-PID...]: wait (at most 10 s) until
 # exactly one ssa-helper holds such a socket; sets HELPER_PID.
 find_helper() {

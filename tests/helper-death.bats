@@ -260,22 +260,6 @@ app_result() {
     mapfile -t lines <<< "$output"
 }
 
-# helpers_holding STATE FILTER [EXCLUDE-PID...]: the pids, one per line,
-# of the ssa-helper processes holding a TCP socket in STATE (ss(8) state
-# name) that matches the ss FILTER, except the EXCLUDE-PIDs.  In units
-# mode the helpers run as _ssa under systemd; root's ss sees them too.
-helpers_holding() {
-    local state=$1 filter=$2; shift 2
-    local pid x skip
-    for pid in $(ss -Htnp state "$state" "$filter" 2>/dev/null |
-                     grep -oE '\("ssa-helper",pid=[0-9]+' |
-                     sed -E 's/.*pid=//' | sort -u); do
-        skip=0
-        for x in "$@"; do [ "$pid" = "$x" ] && skip=1; done
-        [ $skip -eq 1 ] || echo "$pid"
-    done
-}
-
 # wait_helper STATE FILTER [EXCLUDE-PID...]: wait (at most 10 s) until
 # exactly one ssa-helper process holds a TCP socket in STATE matching
 # FILTER (see helpers_holding); sets HELPER_PID.  Fails at once if the

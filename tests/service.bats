@@ -157,40 +157,9 @@ PY
     # only be answered, whole).
     apply_policy zz-burst.ini "[defaults]" "handshake-timeout = 60"
     start_test_server echo "$PKI/good-chain.pem" "$PKI/good-key.pem"
-    cat > "$SSA_T/burst.py" <<'PY'
-import asyncio, socket, sys, time
-import errno
-T, N, port = 205, int(sys.argv[1]), int(sys.argv[2])
-errors = {}
-async def one(i):
-    loop = asyncio.get_running_loop()
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, T)
-    s.setblocking(False)
-    s.setsockopt(T, 85, b"localhost\0")
-    try:
-        await loop.sock_connect(s, ("127.0.0.1", port))
-        await loop.sock_sendall(s, b"x%d\n" % i)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = await loop.sock_recv(s, 64)
-            if not chunk:
-                break
-            data += chunk
-        return data == b"x%d\n" % i
-    except OSError as e:
-        errors[e.errno] = errors.get(e.errno, 0) + 1
-        return False
-    finally:
-        s.close()
-async def main():
-    t0 = time.monotonic()
-    ok = sum(await asyncio.gather(*(one(i) for i in range(N))))
-    print(f"answered {ok} of {N} in {int((time.monotonic() - t0) * 1000)} ms", flush=True)
-    for e, n in errors.items():
-        print(f"error {errno.errorcode.get(e, e)}: {n}", flush=True)
-asyncio.run(main())
-PY
-    run --separate-stderr env LD_PRELOAD="$SSA_SHIM" timeout 120 "$PYTHON" "$SSA_T/burst.py" 1000 "$SERVER_PORT"
+    # bench/connect-latency's burst client: prints "answered K of N in T ms".
+    run --separate-stderr env LD_PRELOAD="$SSA_SHIM" timeout 120 "$PYTHON" \
+        "$SSA_SRCDIR/bench/burst-client.py" 1000 127.0.0.1 "$SERVER_PORT"
     assert_status 0
     assert_line --regexp '^answered 1000 of 1000 in [0-9]+ ms$'
     run systemctl is-active ssa-helper.socket

@@ -36,6 +36,7 @@
 #include "job.h"
 #include "journal.h"
 #include "listener.h"
+#include "spare.h"
 #include "ssa-io.h"
 #include "supervisor.h"
 #include "trust-index.h"
@@ -126,48 +127,76 @@ static void detach(void)
 	setsid();
 }
 
+/* The fork server's control socket, which its spares close. */
+static int fork_server_ctl = -1;
+
+/* In a fork server's spare (spare.h): the shim's socket is the server's,
+ * and the helpers a listener forks are reaped by it. */
+static void prepare_fork_server_spare(void *user)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	(void)user;
+	close(fork_server_ctl);
+	sigaction(SIGCHLD, &dfl, NULL);
+}
+
+/* In a fork server's spare: serve the connection handed over. */
+static void serve_fork_server_spare(int conn, const void *context, size_t len, void *user)
+{
+	(void)context;
+	(void)len;
+	(void)user;
+	serve(conn, NULL, 0, NULL);
+}
+
 /*
  * ssa-helper --fork-server (standalone mode, SPEC §5): the helper a process
  * keeps waiting for its connections, on control socket 3.  Each connection
  * arrives as one byte with one descriptor (SCM_RIGHTS): the control socket
- * of that connection, which a child forked for it serves as a --standalone
- * helper would; the libraries are loaded and GnuTLS initialized once, so a
- * connection costs a fork, not a program start.  Returns (0) when the
- * process closes its end: it exited, or exec'd.  The received descriptors
- * are checked like any other (ssa_recvmsg_fds()): more than one, or a cut
- * message, is dropped.
+ * of that connection, which a child serves as a --standalone helper would.
+ * The child was forked before the connection came (spare.h), and the next
+ * one is forked while it works: the libraries are loaded and GnuTLS
+ * initialized once, and a connection costs neither a program start nor a
+ * fork.  Returns (0) when the process closes its end: it exited, or
+ * exec'd.  The received descriptors are checked like any other
+ * (ssa_recvmsg_fds()): more than one, or a cut message, is dropped.
  */
 static int fork_server(int ctl)
 {
 	/* Children are reaped by the kernel (SA_NOCLDWAIT); each one restores
 	 * the default, for the helpers a listener forks. */
 	struct sigaction nocldwait = { .sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT };
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct spare spare = SPARE_NONE;
+	int fd = -1;
 
+	fork_server_ctl = ctl;
 	sigaction(SIGCHLD, &nocldwait, NULL);
 	for (;;) {
-		int fd = -1;
 		size_t n_fds = 0;
 		char byte;
-		ssize_t n = ssa_recvmsg_fds(ctl, &byte, 1, &fd, 1, &n_fds, 0);
 
+		/* Forked before the connection it serves arrives (it inherits
+		 * none), while the last one works. */
+		spare_fork(&spare, prepare_fork_server_spare, serve_fork_server_spare, NULL);
+		ssize_t n = ssa_recvmsg_fds(ctl, &byte, 1, &fd, 1, &n_fds, 0);
 		if (n == -EINTR || n == -EPROTO)
 			continue;
 		if (n <= 0 && n_fds == 0)
-			return 0;
+			break;
 		if (n_fds != 1)
 			continue;
-		pid_t pid = fork();
-		if (pid == 0) {
-			close(ctl);
-			sigaction(SIGCHLD, &dfl, NULL);
-			serve(fd, NULL, 0, NULL);
-			_exit(0);
-		}
-		/* A failed fork: closing the descriptor tells the shim (an end
+		/* A spare that died since it was forked makes way for a fresh
+		 * one, once (it inherits only `fd`). */
+		if (spare_hand_over(&spare, fd, "C", 1) < 0 &&
+		    spare_fork(&spare, prepare_fork_server_spare, serve_fork_server_spare, NULL) == 0)
+			spare_hand_over(&spare, fd, "C", 1);
+		/* If both failed, closing the descriptor tells the shim (an end
 		 * of file before the result, ECONNABORTED). */
 		close(fd);
 	}
+	spare_discard(&spare);
+	return 0;
 }
 
 int main(int argc, char **argv)

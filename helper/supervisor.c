@@ -26,6 +26,7 @@
 
 #include "job.h"
 #include "policy.h"
+#include "spare.h"
 #include "ssa-io.h"
 #include "trust-anchors.h"
 #include "trust-index.h"
@@ -49,8 +50,9 @@ static struct {
 	int listen_fd, sig_fd, inotify_fd;
 	char **argv;
 	supervisor_serve_fn *serve;
-	struct child *children;
+	struct child *children;      /* helpers serving a connection */
 	size_t n_children, cap_children;
+	struct spare spare;          /* the next connection's helper (spare.h) */
 	char self[4096];             /* this program, as /proc/self/exe says */
 	struct policy_set *set;
 	char *error;                 /* why the policy is broken, or NULL */
@@ -115,7 +117,10 @@ static void watch_system_trust(void)
 	inotify_add_watch(sv.inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_CREATE);
 }
 
-/* Load policy and anchors, replacing the current ones only whole. */
+static int keep_spare(void);
+
+/* Load policy and anchors, replacing the current ones only whole, and
+ * fork the next connection's helper with them. */
 static void load_policy(void)
 {
 	struct policy_set *set = NULL;
@@ -124,6 +129,8 @@ static void load_policy(void)
 	int r, wd;
 
 	sd_notify(0, "RELOADING=1\nSTATUS=Loading the policy");
+	/* The spare holds the old policy. */
+	spare_discard(&sv.spare);
 	r = policy_set_load(policy_dir(), &set, &error);
 	policy_set_free(sv.set);
 	free(sv.error);
@@ -151,6 +158,7 @@ static void load_policy(void)
 	if (wd < 0)
 		log_warning("ssa-helper: cannot watch %s for changes: %s (systemctl reload still works)", policy_dir(),
 			    strerror(errno));
+	keep_spare();
 }
 
 /* --- children -------------------------------------------------------------- */
@@ -193,10 +201,12 @@ static void reap(void)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		bool spare = spare_exited(&sv.spare, pid);
 		forget(pid);
 		if (WIFSIGNALED(status)) {
-			log_warning("ssa-helper: helper %d died by signal %d (%s); the service starts afresh", (int)pid,
-				    WTERMSIG(status), strsignal(WTERMSIG(status)));
+			log_warning("ssa-helper: %s %d died by signal %d (%s); the service starts afresh",
+				    spare ? "waiting helper" : "helper", (int)pid, WTERMSIG(status),
+				    strsignal(WTERMSIG(status)));
 			sv.reexec = true;
 		}
 	}
@@ -225,49 +235,88 @@ static bool is_own_helper(const struct identity *id)
 	return id->cred.uid == geteuid() && id->exe_verified && strcmp(id->exe, sv.self) == 0;
 }
 
-/* Fork the helper of connection `conn`. */
-static void start_helper(int conn)
-{
+/* What a helper is handed with its connection. */
+struct handover {
 	struct identity id;
-	char why[256] = "";
-	int refuse = 0;
-	long counted;
-	pid_t pid;
+	int refuse;
+	char why[256];
+};
 
-	if (identity_of_peer(conn, &id) < 0) {
+/* In the spare, right after fork(2): keep nothing of the supervisor's but
+ * what serving needs, and no privilege. */
+static void prepare_spare(void *user)
+{
+	sigset_t none;
+
+	(void)user;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	close(sv.listen_fd);
+	close(sv.sig_fd);
+	close(sv.inotify_fd);
+	drop_privileges();
+}
+
+/* In the spare, with its connection: serve it. */
+static void serve_handover(int conn, const void *context, size_t len, void *user)
+{
+	struct handover h;
+
+	(void)user;
+	if (len != sizeof h)
+		return;
+	memcpy(&h, context, sizeof h);
+	sv.serve(conn, &h.id, h.refuse, h.why);
+}
+
+/* Fork the next connection's helper now, if there is none waiting. */
+static int keep_spare(void)
+{
+	int r = spare_fork(&sv.spare, prepare_spare, serve_handover, NULL);
+
+	if (r < 0)
+		log_warning("ssa-helper: cannot start a helper: %s", strerror(-r));
+	return r;
+}
+
+/* Hand connection `conn` to the waiting helper (spare.h), and remember it
+ * as counted for uid `counted` (or -1).  Closes `conn`. */
+static void start_helper(int conn, const struct handover *h, long counted)
+{
+	pid_t pid = spare_hand_over(&sv.spare, conn, h, sizeof *h);
+
+	/* None waits, or it died since it was forked (it is reaped as any
+	 * child): a fresh one, forked now, which inherits only `conn`. */
+	if (pid < 0 && keep_spare() == 0)
+		pid = spare_hand_over(&sv.spare, conn, h, sizeof *h);
+	close(conn); /* the helper's copy only: its exit ends the connection */
+	if (pid > 0)
+		remember(pid, counted);
+}
+
+/* Take connection `conn`: verify the client, count it, and have a helper
+ * serve it (or refuse it, over the user's limit). */
+static void take_connection(int conn)
+{
+	struct handover h = { .refuse = 0 };
+	long counted;
+
+	if (identity_of_peer(conn, &h.id) < 0) {
 		close(conn);
 		return;
 	}
-	id.from_listener = is_own_helper(&id);
+	h.id.from_listener = is_own_helper(&h.id);
 	/* The service's own listeners ask for their clients' helpers: those
 	 * count for the listener, already counted. */
-	counted = id.cred.uid == geteuid() ? -1 : (long)id.cred.uid;
-	if (counted >= 0 && sv.user_limit && live_for(id.cred.uid) >= sv.user_limit) {
-		refuse = ENOBUFS;
-		snprintf(why, sizeof why, "uid %u already holds %u live TLS connections and listening sockets "
-			 "(user-connection-limit)", (unsigned)id.cred.uid, sv.user_limit);
-		log_warning("ssa-helper: %s: refused a connection of pid %d", why, (int)id.cred.pid);
+	counted = h.id.cred.uid == geteuid() ? -1 : (long)h.id.cred.uid;
+	if (counted >= 0 && sv.user_limit && live_for(h.id.cred.uid) >= sv.user_limit) {
+		h.refuse = ENOBUFS;
+		snprintf(h.why, sizeof h.why, "uid %u already holds %u live TLS connections and listening sockets "
+			 "(user-connection-limit)", (unsigned)h.id.cred.uid, sv.user_limit);
+		log_warning("ssa-helper: %s: refused a connection of pid %d", h.why, (int)h.id.cred.pid);
 		counted = -1;
 	}
-	pid = fork();
-	if (pid < 0) {
-		log_warning("ssa-helper: cannot start a helper: %m");
-		close(conn);
-		return;
-	}
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		close(sv.listen_fd);
-		close(sv.sig_fd);
-		close(sv.inotify_fd);
-		drop_privileges();
-		sv.serve(conn, &id, refuse, why);
-		_exit(0);
-	}
-	close(conn);
-	remember(pid, counted);
+	start_helper(conn, &h, counted);
 }
 
 /* --- the loop -------------------------------------------------------------- */
@@ -275,12 +324,16 @@ static void start_helper(int conn)
 static void accept_clients(void)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		/* The next connection's helper, forked before it is accepted
+		 * (so it inherits no connection), while the last one works. */
+		keep_spare();
 		int conn = accept4(sv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0)
 			return;
 		sv.idle_since = ssa_now_ms();
-		start_helper(conn);
+		take_connection(conn);
 	}
+	keep_spare();
 }
 
 /* Execute this program again with the listening socket (sd_listen_fds(3)):
@@ -290,6 +343,7 @@ static void reexecute(void)
 	char pid[32];
 
 	sd_notify(0, "RELOADING=1\nSTATUS=Starting afresh");
+	spare_discard(&sv.spare);
 	if (sv.listen_fd != SD_LISTEN_FDS_START) {
 		dup2(sv.listen_fd, SD_LISTEN_FDS_START);
 		sv.listen_fd = SD_LISTEN_FDS_START;
@@ -347,6 +401,7 @@ int supervisor_run(int listen_fd, char **argv, supervisor_serve_fn *serve)
 	sv.argv = argv;
 	sv.serve = serve;
 	sv.inotify_fd = -1;
+	sv.spare = SPARE_NONE;
 	n = readlink("/proc/self/exe", sv.self, sizeof sv.self - 1);
 	sv.self[n > 0 ? n : 0] = '\0';
 	sigemptyset(&mask);
@@ -384,6 +439,7 @@ int supervisor_run(int listen_fd, char **argv, supervisor_serve_fn *serve)
 		if (p[2].revents & POLLIN)
 			accept_clients();
 	}
+	spare_discard(&sv.spare);
 	sd_notify(0, "STOPPING=1");
 	return 0;
 }

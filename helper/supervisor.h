@@ -4,10 +4,12 @@
  * (Accept=no, SPEC §5).
  *
  * The supervisor loads GnuTLS, the policy and its trust anchors once, then
- * accepts each connection to /run/ssa/helper.sock and forks one helper for
- * it: the child drops every capability and becomes non-dumpable before it
- * reads a byte of the request, serves that connection alone (job.h) and
- * exits.  The supervisor:
+ * accepts each connection to /run/ssa/helper.sock and hands it to one
+ * helper, forked ahead of it (spare.h): the child drops every capability
+ * and becomes non-dumpable as soon as it is forked, before any connection
+ * exists, then serves its connection alone (job.h) and exits; the next
+ * one is forked while it works, and again after each reload.  The
+ * supervisor:
  *
  *   - verifies each client's identity first (identity.h: the executable of
  *     the SO_PEERCRED pid, held by a pidfd), with the one privilege it

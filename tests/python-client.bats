@@ -138,7 +138,7 @@ EOF
     assert_line "own intact"
 }
 
-@test "standalone: the helper kept for the next connection exits with the program that started it" {
+@test "standalone: the helpers kept for the next connection exit with the program that started them" {
     [ "$SSA_TEST_MODE" = standalone ] || skip "standalone mode only (the shim starts the helper)"
     start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
     write_echo_client
@@ -151,10 +151,18 @@ EOF
     local pid=$! i
     register_pid "$pid"
     wait_line "$D/stay.out" "^done" 10 || fail "the client did not finish: $(cat "$D/stay.out")"
-    # One helper waits while the program lives (the connection's own has
-    # ended with it) ...
-    for i in $(seq 50); do [ "$(helpers_of "$D" | wc -l)" -eq 1 ] && break; sleep 0.1; done
-    [ "$(helpers_of "$D" | wc -l)" -eq 1 ] || fail "helpers waiting: $(helpers_of "$D" | wc -l), not 1"
+    # While the program lives, the connection's own helper has ended with
+    # it, and two wait: the fork server, and the helper it forked ahead for
+    # the next connection (spare.h), its child ...
+    local waiting
+    for i in $(seq 50); do [ "$(helpers_of "$D" | wc -l)" -eq 2 ] && break; sleep 0.1; done
+    waiting=$(helpers_of "$D")
+    [ "$(wc -l <<<"$waiting")" -eq 2 ] || fail "helpers waiting: $(wc -l <<<"$waiting"), not 2"
+    local a b
+    a=$(sed -n 1p <<<"$waiting")
+    b=$(sed -n 2p <<<"$waiting")
+    [ "$(ps -o ppid= -p "$a" | tr -d ' ')" = "$b" ] || [ "$(ps -o ppid= -p "$b" | tr -d ' ')" = "$a" ] ||
+        fail "the waiting helpers $a and $b are not a fork server and its child"
     echo > "$D/go"
     wait "$pid"
     # ... and none once it has exited.

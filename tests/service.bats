@@ -11,7 +11,9 @@
 #     is served;
 #   - a burst of 1000 connections at once is answered, the socket stays;
 #   - a helper killed by a signal: the supervisor starts afresh (exec) and
-#     the next connection works.
+#     the next connection works;
+#   - the helper forked ahead of the next connection (spare.h) holds no
+#     privilege, and goes with a reload or with the supervisor.
 
 load lib
 
@@ -169,7 +171,6 @@ PY
 @test "service: a helper killed by a signal makes the supervisor start afresh, and the next connection works" {
     start_test_server silent "$PKI/good-chain.pem" "$PKI/good-key.pem"
     local silent_port=$SERVER_PORT main since
-    main=$(systemctl show -P MainPID ssa-helper.service)
     since=$(date '+%Y-%m-%d %H:%M:%S')
     # A helper stuck in its handshake with the silent server.
     env LD_PRELOAD="$SSA_SHIM" timeout 30 "$SSA_PIPE" -n localhost 127.0.0.1 "$silent_port" < /dev/null \
@@ -183,6 +184,7 @@ PY
         sleep 0.05
     done
     [ -n "$helper" ] || fail "no helper in the handshake"
+    main=$(systemctl show -P MainPID ssa-helper.service)
     kill -SEGV "$helper"
     local found=""
     for i in $(seq 50); do
@@ -225,4 +227,63 @@ PY
         fail "effective capabilities: $(grep ^Cap "/proc/$pid/status")"
     [ "$(sed -n 's/^NoNewPrivs:\t//p' "/proc/$pid/status")" = 1 ] || fail "no_new_privs is not set"
     [ "$(sed -n 's/^Seccomp:\t//p' "/proc/$pid/status")" = 2 ] || fail "no seccomp filter"
+}
+
+# waiting_helper MAINPID: the pid of the supervisor's one child that serves
+# no connection yet (spare.h), waiting up to 5 s for the children of
+# finished connections to leave; fails unless there is exactly one.
+waiting_helper() {
+    local main=$1 i kids
+    for i in $(seq 100); do
+        kids=$(cat "/proc/$main/task/$main/children" 2>/dev/null | wc -w)
+        [ "$kids" -eq 1 ] && break
+        sleep 0.05
+    done
+    [ "$kids" -eq 1 ] || fail "the supervisor has $kids children, not the one waiting helper: $(ps --ppid "$main" -o pid=,args=)"
+    tr -d ' ' < "/proc/$main/task/$main/children"
+}
+
+@test "service: the helper forked ahead for the next connection holds no capability and is not dumpable, a reload replaces it, and it leaves with the supervisor" {
+    start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
+    run_pipe -n localhost 127.0.0.1 "$SERVER_PORT"
+    assert_status 0
+    local main spare
+    main=$(systemctl show -P MainPID ssa-helper.service)
+    [ "$main" -gt 0 ] || fail "the service is not running"
+    spare=$(waiting_helper "$main")
+    # Before its connection exists: no capability at all, no_new_privs, and
+    # not dumpable (proc(5): the files in its /proc/PID then belong to root,
+    # though it runs as _ssa).
+    [ "$(sed -n 's/^CapEff:\t//p' "/proc/$spare/status")" = 0000000000000000 ] ||
+        fail "the waiting helper has capabilities: $(grep ^Cap "/proc/$spare/status")"
+    [ "$(sed -n 's/^CapPrm:\t//p' "/proc/$spare/status")" = 0000000000000000 ] ||
+        fail "the waiting helper can regain capabilities: $(grep ^Cap "/proc/$spare/status")"
+    [ "$(sed -n 's/^NoNewPrivs:\t//p' "/proc/$spare/status")" = 1 ] || fail "no_new_privs is not set"
+    local uids
+    read -r _ uids _ < <(grep '^Uid:' "/proc/$spare/status")
+    [ "$uids" = "$(id -u _ssa)" ] || fail "the waiting helper does not run as _ssa"
+    [ "$(stat -c %u "/proc/$spare/status")" = 0 ] || fail "the waiting helper is dumpable"
+    # A reload: the waiting helper held the old policy, so it goes, and the
+    # next connection is served by one forked after the reload.
+    apply_policy zz-spare.ini "[host localhost]" "allow = no"
+    local i
+    for i in $(seq 100); do
+        [ -d "/proc/$spare" ] || break
+        sleep 0.05
+    done
+    [ ! -d "/proc/$spare" ] || fail "the waiting helper outlived the reload"
+    run_pipe -n localhost 127.0.0.1 "$SERVER_PORT"
+    assert_connect_failed EACCES
+    apply_policy --remove zz-spare.ini
+    spare=$(waiting_helper "$main")
+    # The supervisor stops (KillMode=process spares only running helpers):
+    # the waiting one leaves with it.
+    systemctl stop ssa-helper.service
+    for i in $(seq 100); do
+        [ -d "/proc/$spare" ] || break
+        sleep 0.05
+    done
+    [ ! -d "/proc/$spare" ] || fail "the waiting helper outlived the supervisor"
+    run_pipe -n localhost 127.0.0.1 "$SERVER_PORT"
+    assert_status 0
 }

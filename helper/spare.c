@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+/* spare.c: a helper forked ahead of its connection (spare.h). */
+#include "spare.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ssa-io.h"
+
+/* In the spare: wait for the connection on `fd`, serve it, exit. */
+static _Noreturn void wait_and_serve(int fd, spare_serve_fn *serve, void *user)
+{
+	static char context[SPARE_CONTEXT_MAX];
+	size_t n_fds = 0;
+	int conn = -1;
+	ssize_t n;
+
+	do
+		n = ssa_recvmsg_fds(fd, context, sizeof context, &conn, 1, &n_fds, 0);
+	while (n == -EINTR);
+	close(fd);
+	if (n <= 0 || n_fds != 1) {
+		if (n_fds)
+			close(conn);
+		_exit(0); /* discarded */
+	}
+	serve(conn, context, (size_t)n, user);
+	_exit(0);
+}
+
+int spare_fork(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user)
+{
+	int pair[2];
+	pid_t pid;
+
+	if (sp->pid > 0)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(pair[0]);
+		close(pair[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		close(pair[0]);
+		prepare(user);
+		wait_and_serve(pair[1], serve, user);
+	}
+	close(pair[1]);
+	*sp = (struct spare){ .pid = pid, .fd = pair[0] };
+	return 0;
+}
+
+pid_t spare_hand_over(struct spare *sp, int conn, const void *context, size_t len)
+{
+	pid_t pid = sp->pid;
+	int r;
+
+	if (pid <= 0)
+		return -ENOENT;
+	if (len == 0 || len > SPARE_CONTEXT_MAX)
+		return -EINVAL;
+	r = ssa_sendmsg_fds(sp->fd, context, len, &conn, 1, 0);
+	close(sp->fd);
+	*sp = SPARE_NONE;
+	return r < 0 ? r : pid;
+}
+
+void spare_discard(struct spare *sp)
+{
+	if (sp->fd >= 0)
+		close(sp->fd);
+	*sp = SPARE_NONE;
+}
+
+bool spare_exited(struct spare *sp, pid_t pid)
+{
+	if (sp->pid <= 0 || pid != sp->pid)
+		return false;
+	spare_discard(sp);
+	return true;
+}

@@ -443,9 +443,10 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 
 	r = job_policy(j, &policy, &request);
 	if (r == 0)
-		r = tls_check_key_pairs(&request, j->reason, sizeof j->reason);
-	/* The listener keeps the descriptors, not the keys: each client's
-	 * helper reads them for itself. */
+		r = tls_server_keys_preload(&request, j->reason, sizeof j->reason);
+	/* The listener keeps the descriptors, and the keys parsed: each
+	 * client's helper reads the files, and one forked here uses the
+	 * parsed keys if the files still hold the same bytes. */
 	job_request_free(&request);
 	if (r == 0 && !(msg = accept_request(j, policy.session_resumption, &len))) {
 		snprintf(j->reason, sizeof j->reason, "the listening socket's request is too large");

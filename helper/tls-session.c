@@ -30,6 +30,7 @@ struct session_state {
 	/* Server: the leaf of each chain, to refuse an SNI none of them holds. */
 	gnutls_x509_crt_t leaf[SSA_KEY_PAIRS_MAX];
 	size_t n_leaves;
+	bool keys_preloaded;     /* server: cred and leaf are server_keys' */
 	char asked[256];         /* server: the name the client asked for (SNI), or "" */
 	bool refused;            /* server: check_sni() refused it */
 	/* Client: where resumption data goes (tls_request). */
@@ -304,18 +305,6 @@ static int verify_peer(gnutls_session_t s)
 	return st->status ? GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR : 0;
 }
 
-int tls_check_key_pairs(const struct tls_request *req, char *why, size_t why_size)
-{
-	gnutls_certificate_credentials_t cred;
-	int r = 0;
-
-	if (gnutls_certificate_allocate_credentials(&cred) < 0)
-		return -ENOMEM;
-	for (size_t i = 0; i < req->n_pairs && r == 0; i++)
-		r = add_key_pair(cred, &req->chain[i], &req->key[i], i, why, why_size);
-	gnutls_certificate_free_credentials(cred);
-	return r;
-}
 
 /* Offer the application's ALPN list (RFC 7301), or as a server select
  * from it (flags GNUTLS_ALPN_*). */
@@ -357,11 +346,11 @@ static void state_free(struct session_state *st)
 	 * to the exit of this forked helper: freeing them writes to every page
 	 * of the list, which copies each one from the supervisor (in a
 	 * profile, most of a helper's CPU time) only to throw it away. */
-	if (st->cred && !st->trust.preloaded)
+	if (st->cred && !st->trust.preloaded && !st->keys_preloaded)
 		gnutls_certificate_free_credentials(st->cred);
 	if (st->prio)
 		gnutls_priority_deinit(st->prio);
-	for (size_t i = 0; i < st->n_leaves; i++)
+	for (size_t i = 0; i < st->n_leaves && !st->keys_preloaded; i++)
 		gnutls_x509_crt_deinit(st->leaf[i]);
 	trust_anchors_end(&st->trust, 0, NULL, 0);
 	free(st);
@@ -535,18 +524,110 @@ static int check_sni(gnutls_session_t s)
 	return GNUTLS_E_UNRECOGNIZED_NAME;
 }
 
-/* Keep the leaf of each chain, for check_sni(): 0 or -EINVAL. */
-static int keep_leaves(struct session_state *st, const struct tls_request *req)
+/* Keep the leaf of each chain of `req` in leaf[], *n_leaves of them, for
+ * check_sni(): 0 or -EINVAL. */
+static int keep_leaves(gnutls_x509_crt_t *leaf, size_t *n_leaves, const struct tls_request *req)
 {
 	for (size_t i = 0; i < req->n_pairs; i++) {
 		gnutls_x509_crt_t *crts = NULL;
 		unsigned n = 0;
 		if (gnutls_x509_crt_list_import2(&crts, &n, &req->chain[i], GNUTLS_X509_FMT_PEM, 0) < 0 || n == 0)
 			return -EINVAL;
-		st->leaf[st->n_leaves++] = crts[0];
+		leaf[(*n_leaves)++] = crts[0];
 		for (unsigned j = 1; j < n; j++)
 			gnutls_x509_crt_deinit(crts[j]);
 		gnutls_free(crts);
+	}
+	return 0;
+}
+
+/* The key pairs a listener parsed once (tls_server_keys_preload()), which
+ * the helpers it forks inherit: their credentials, the leaf of each chain,
+ * and a digest of the bytes they were parsed from. */
+static struct {
+	gnutls_certificate_credentials_t cred;
+	gnutls_x509_crt_t leaf[SSA_KEY_PAIRS_MAX];
+	size_t n_leaves;
+	uint8_t digest[32];
+} server_keys;
+
+/* A SHA-256 digest of the chains and keys of `req`, each with its length. */
+static void digest_key_pairs(const struct tls_request *req, uint8_t out[32])
+{
+	gnutls_hash_hd_t h;
+
+	memset(out, 0, 32);
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return;
+	for (size_t i = 0; i < req->n_pairs; i++) {
+		const gnutls_datum_t *d[] = { &req->chain[i], &req->key[i] };
+		for (size_t k = 0; k < 2; k++) {
+			uint32_t len = d[k]->size;
+			gnutls_hash(h, &len, sizeof len);
+			gnutls_hash(h, d[k]->data, d[k]->size);
+		}
+	}
+	gnutls_hash_deinit(h, out);
+}
+
+int tls_server_keys_preload(const struct tls_request *req, char *why, size_t why_size)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_x509_crt_t leaf[SSA_KEY_PAIRS_MAX];
+	size_t n_leaves = 0;
+	int r = 0;
+
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < req->n_pairs && r == 0; i++)
+		r = add_key_pair(cred, &req->chain[i], &req->key[i], i, why, why_size);
+	if (r == 0 && keep_leaves(leaf, &n_leaves, req) < 0) {
+		snprintf(why, why_size, "TLS_CERTIFICATE_CHAIN holds no certificate");
+		r = -EINVAL;
+	}
+	if (r < 0 || server_keys.cred) {
+		/* One listener per process: a second set is checked, not kept. */
+		for (size_t i = 0; i < n_leaves; i++)
+			gnutls_x509_crt_deinit(leaf[i]);
+		gnutls_certificate_free_credentials(cred);
+		return r;
+	}
+	server_keys.cred = cred;
+	memcpy(server_keys.leaf, leaf, sizeof leaf);
+	server_keys.n_leaves = n_leaves;
+	digest_key_pairs(req, server_keys.digest);
+	return 0;
+}
+
+/* The server's credentials for `req`: the preloaded ones if they were
+ * parsed from the same bytes (a helper forked by its listener), else
+ * parsed now.  The pairs' match was checked by the listener at listen()
+ * (tls_server_keys_preload()), so it is not checked again (a test
+ * signature per connection).  0, or -errno with the reason. */
+static int server_credentials(struct session_state *st, const struct tls_request *req, char *why,
+			      size_t why_size)
+{
+	uint8_t digest[32];
+	int r;
+
+	if (server_keys.cred && req->n_pairs) {
+		digest_key_pairs(req, digest);
+		if (memcmp(digest, server_keys.digest, sizeof digest) == 0) {
+			st->cred = server_keys.cred;
+			memcpy(st->leaf, server_keys.leaf, sizeof st->leaf);
+			st->n_leaves = server_keys.n_leaves;
+			st->keys_preloaded = true;
+			return 0;
+		}
+	}
+	if (gnutls_certificate_allocate_credentials(&st->cred) < 0)
+		return -ENOMEM;
+	gnutls_certificate_set_flags(st->cred, GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+	if ((r = add_key_pairs(st->cred, req, why, why_size)) < 0)
+		return r;
+	if (keep_leaves(st->leaf, &st->n_leaves, req) < 0) {
+		snprintf(why, why_size, "TLS_CERTIFICATE_CHAIN holds no certificate");
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -556,28 +637,21 @@ int tls_server_handshake(int fd, const struct policy *p, const struct tls_reques
 {
 	struct session_state *st = calloc(1, sizeof *st);
 	gnutls_session_t s = NULL;
-	int r = 0;
+	int r;
 
-	if (!st || gnutls_certificate_allocate_credentials(&st->cred) < 0) {
-		free(st);
+	if (!st)
 		return -ENOMEM;
-	}
+	r = server_credentials(st, req, why, why_size);
 	/* A client certificate is verified against the store and the
 	 * application's anchors.  The store loads when the client's
 	 * certificate is in (as a client's does), unless the application gave
 	 * anchors: the CertificateRequest names those, so they must be there
 	 * before it, and the store before them. */
-	if (req->request_peer_auth)
+	if (r == 0 && req->request_peer_auth)
 		r = trust_anchors_arrange(&st->trust, st->cred, p->trust_store, req->trust, req->n_trust,
 					  req->replace_trust, req->n_trust == 0, why, why_size);
-	else
+	else if (r == 0)
 		r = trust_anchors_add_app(st->cred, req->trust, req->n_trust, why, why_size);
-	if (r == 0)
-		r = add_key_pairs(st->cred, req, why, why_size);
-	if (r == 0 && keep_leaves(st, req) < 0) {
-		snprintf(why, why_size, "TLS_CERTIFICATE_CHAIN holds no certificate");
-		r = -EINVAL;
-	}
 	if (r == 0)
 		r = session_new(GNUTLS_SERVER, fd, p, req, st, &s, why, why_size);
 	if (r < 0) {

@@ -313,6 +313,26 @@ gnutls_cli() {
                          '^accepted 127\.0\.0\.1:[0-9]+ sni=localhost '
 }
 
+@test "server: a chain and key rewritten in place while the server listens are what the next client gets" {
+    # The listener parses the keys once, for the helpers it forks; each
+    # helper still reads the files, and parses them again if their bytes
+    # changed (a renewed certificate written over the old one).
+    cp "$PKI/good-chain.pem" "$D/chain.pem"
+    cp "$PKI/good-key.pem" "$D/key.pem"
+    start_echo -c "$D/chain.pem" -k "$D/key.pem"
+    echo one > "$D/in"
+    CLI_STDIN=$D/in gnutls_cli localhost
+    assert_success
+    assert_line one
+    assert_output --partial "subject \`CN=localhost"
+    cat "$PKI/replace-chain.pem" > "$D/chain.pem"
+    cat "$PKI/replace-key.pem" > "$D/key.pem"
+    CLI_STDIN=$D/in gnutls_cli --sni-hostname replace.localhost --verify-hostname replace.localhost 127.0.0.1
+    assert_success
+    assert_line one
+    assert_output --partial "subject \`CN=replace.localhost"
+}
+
 @test "server: a name (SNI) none of the chains holds is refused with unrecognized_name; the server never sees it" {
     start_echo
     echo nope > "$D/in"

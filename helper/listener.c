@@ -442,11 +442,12 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 	int r;
 
 	r = job_policy(j, &policy, &request);
+	/* The listener keeps the descriptors: each client's helper reads the
+	 * files.  Standalone, it also keeps the keys parsed, and a helper it
+	 * forks uses them if the files still hold the same bytes. */
 	if (r == 0)
-		r = tls_server_keys_preload(&request, j->reason, sizeof j->reason);
-	/* The listener keeps the descriptors, and the keys parsed: each
-	 * client's helper reads the files, and one forked here uses the
-	 * parsed keys if the files still hold the same bytes. */
+		r = tls_server_keys_preload(&request, serve_here && !helper_channel_service_installed(), j->reason,
+					    sizeof j->reason);
 	job_request_free(&request);
 	if (r == 0 && !(msg = accept_request(j, policy.session_resumption, &len))) {
 		snprintf(j->reason, sizeof j->reason, "the listening socket's request is too large");

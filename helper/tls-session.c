@@ -570,7 +570,7 @@ static void digest_key_pairs(const struct tls_request *req, uint8_t out[32])
 	gnutls_hash_deinit(h, out);
 }
 
-int tls_server_keys_preload(const struct tls_request *req, char *why, size_t why_size)
+int tls_server_keys_preload(const struct tls_request *req, bool keep, char *why, size_t why_size)
 {
 	gnutls_certificate_credentials_t cred;
 	gnutls_x509_crt_t leaf[SSA_KEY_PAIRS_MAX];
@@ -585,7 +585,7 @@ int tls_server_keys_preload(const struct tls_request *req, char *why, size_t why
 		snprintf(why, why_size, "TLS_CERTIFICATE_CHAIN holds no certificate");
 		r = -EINVAL;
 	}
-	if (r < 0 || server_keys.cred) {
+	if (r < 0 || !keep || server_keys.cred) {
 		/* One listener per process: a second set is checked, not kept. */
 		for (size_t i = 0; i < n_leaves; i++)
 			gnutls_x509_crt_deinit(leaf[i]);

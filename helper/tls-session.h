@@ -39,15 +39,15 @@ struct tls_request {
 /*
  * Check that every chain of `req` parses and matches its key, as
  * gnutls_certificate_set_x509_key_mem2(3) does, so that a listening socket
- * with a wrong pair fails at listen() rather than at its first client; and
- * keep them parsed in this process (a listener), for the helpers it forks:
- * tls_server_handshake() in those uses them, instead of parsing the files
- * again, for a request whose chains and keys hold the same bytes.  They
- * stay for the life of the process.  Returns 0, -EPROTO (a key does not
- * match its chain), -EINVAL (a file that is no certificate or key), with
- * the reason, or -ENOMEM.
+ * with a wrong pair fails at listen() rather than at its first client.
+ * With `keep` (a listener that forks its clients' helpers), keep them
+ * parsed in this process for those helpers: tls_server_handshake() in
+ * them uses these, instead of parsing the files again, for a request whose
+ * chains and keys hold the same bytes; they stay for the life of the
+ * process.  Returns 0, -EPROTO (a key does not match its chain), -EINVAL
+ * (a file that is no certificate or key), with the reason, or -ENOMEM.
  */
-int tls_server_keys_preload(const struct tls_request *req, char *why, size_t why_size);
+int tls_server_keys_preload(const struct tls_request *req, bool keep, char *why, size_t why_size);
 
 /* The suites the session's priorities enable, newline-separated
  * (TLS_TRUSTED_CIPHERS), into buf[0..size). */

@@ -243,6 +243,16 @@ waiting_helper() {
     tr -d ' ' < "/proc/$main/task/$main/children"
 }
 
+# wait_gone PID: true once process PID has exited (bounded: 5 s).
+wait_gone() {
+    local i
+    for i in $(seq 100); do
+        [ -d "/proc/$1" ] || return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 @test "service: the helper forked ahead for the next connection holds no capability and is not dumpable, a reload replaces it, and it leaves with the supervisor" {
     start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
     run_pipe -n localhost 127.0.0.1 "$SERVER_PORT"
@@ -266,12 +276,7 @@ waiting_helper() {
     # A reload: the waiting helper held the old policy, so it goes, and the
     # next connection is served by one forked after the reload.
     apply_policy zz-spare.ini "[host localhost]" "allow = no"
-    local i
-    for i in $(seq 100); do
-        [ -d "/proc/$spare" ] || break
-        sleep 0.05
-    done
-    [ ! -d "/proc/$spare" ] || fail "the waiting helper outlived the reload"
+    wait_gone "$spare" || fail "the waiting helper outlived the reload"
     run_pipe -n localhost 127.0.0.1 "$SERVER_PORT"
     assert_connect_failed EACCES
     apply_policy --remove zz-spare.ini
@@ -279,11 +284,7 @@ waiting_helper() {
     # The supervisor stops (KillMode=process spares only running helpers):
     # the waiting one leaves with it.
     systemctl stop ssa-helper.service
-    for i in $(seq 100); do
-        [ -d "/proc/$spare" ] || break
-        sleep 0.05
-    done
-    [ ! -d "/proc/$spare" ] || fail "the waiting helper outlived the supervisor"
+    wait_gone "$spare" || fail "the waiting helper outlived the supervisor"
     run_pipe -n localhost 127.0.0.1 "$SERVER_PORT"
     assert_status 0
 }

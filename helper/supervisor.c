@@ -241,6 +241,7 @@ struct handover {
 	int refuse;
 	char why[256];
 };
+_Static_assert(sizeof(struct handover) <= SPARE_CONTEXT_MAX, "a handover fits one spare message");
 
 /* In the spare, right after fork(2): keep nothing of the supervisor's but
  * what serving needs, and no privilege. */

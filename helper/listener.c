@@ -19,6 +19,7 @@
 
 #include "helper-channel.h"
 #include "journal.h"
+#include "policy-watch.h"
 #include "tls-session.h"
 #include "ssa-io.h"
 #include "ssa-msg.h"
@@ -90,6 +91,8 @@ static int fork_helper(struct listener *l, int client)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	/* A policy change made before this client came applies to it. */
+	policy_watch_refresh();
 	pid = fork();
 	if (pid < 0) {
 		r = -errno;
@@ -99,6 +102,7 @@ static int fork_helper(struct listener *l, int client)
 	}
 	if (pid == 0) {
 		signal(SIGCHLD, SIG_DFL);
+		policy_watch_forget();
 		close(sv[0]);
 		close(client); /* it comes again with the request */
 		close(l->listen_fd);
@@ -325,9 +329,12 @@ static void listener_run(struct listener *l)
 	struct pollfd p[2 + LISTENER_HANDSHAKES_MAX];
 	int sndbuf = 2 * (SSA_WIRE_HEADER_SIZE + SSA_WIRE_BODY_MAX);
 
-	if (l->serve_here && !helper_channel_service_installed())
+	if (l->serve_here && !helper_channel_service_installed()) {
 		signal(SIGCHLD, SIG_IGN); /* the kernel reaps the children */
-	else
+		/* The policy for the helpers forked here, parsed once and
+		 * watched (policy-watch.h). */
+		policy_watch_start();
+	} else
 		l->serve_here = NULL;
 	/* Room for the largest message (a client's whole chain). */
 	setsockopt(l->queue_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);

@@ -36,6 +36,7 @@
 #include "job.h"
 #include "journal.h"
 #include "listener.h"
+#include "policy-watch.h"
 #include "spare.h"
 #include "ssa-io.h"
 #include "supervisor.h"
@@ -138,6 +139,7 @@ static void prepare_fork_server_spare(void *user)
 
 	(void)user;
 	close(fork_server_ctl);
+	policy_watch_forget();
 	sigaction(SIGCHLD, &dfl, NULL);
 }
 
@@ -172,6 +174,9 @@ static int fork_server(int ctl)
 
 	fork_server_ctl = ctl;
 	sigaction(SIGCHLD, &nocldwait, NULL);
+	/* The policy, parsed here once and watched (policy-watch.h); without
+	 * a watch each helper reads it. */
+	policy_watch_start();
 	for (;;) {
 		size_t n_fds = 0;
 		char byte;
@@ -186,6 +191,9 @@ static int fork_server(int ctl)
 			break;
 		if (n_fds != 1)
 			continue;
+		/* The policy changed since the spare was forked: a new one. */
+		if (policy_watch_refresh())
+			spare_discard(&spare);
 		/* A spare that died since it was forked makes way for a fresh
 		 * one, once (it inherits only `fd`). */
 		if (spare_hand_over(&spare, fd, "C", 1) < 0 &&

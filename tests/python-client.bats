@@ -169,3 +169,44 @@ EOF
     for i in $(seq 50); do [ -z "$(helpers_of "$D")" ] && break; sleep 0.1; done
     [ -z "$(helpers_of "$D")" ] || fail "helpers left behind: $(helpers_of "$D")"
 }
+
+@test "python: a policy change between two connections of one program applies to the second (standalone: the policy its fork server watches)" {
+    start_gnutls_serv "$PKI/good-chain.pem" "$PKI/good-key.pem"
+    mkfifo "$D/go"
+    cat > "$D/twice.py" <<'EOF'
+import socket, sys
+
+IPPROTO_TLS, TLS_HOSTNAME, TLS_ERROR = 205, 85, 100
+port, go = int(sys.argv[1]), sys.argv[2]
+
+def attempt(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_TLS)
+    s.setsockopt(IPPROTO_TLS, TLS_HOSTNAME, b"localhost\0")
+    try:
+        s.connect(("127.0.0.1", port))
+        print(n, "connected", flush=True)
+    except OSError as e:
+        reason = s.getsockopt(IPPROTO_TLS, TLS_ERROR, 512).split(b"\0")[0].decode(errors="replace")
+        print(n, "failed", socket.errno.errorcode.get(e.errno), reason, flush=True)
+    s.close()
+
+for n in ("first", "second", "third"):
+    attempt(n)
+    if n != "third":
+        open(go).read()
+EOF
+    env LD_PRELOAD="$SSA_SHIM" timeout 30 "$PYTHON" "$D/twice.py" "$SERVER_PORT" "$D/go" > "$D/twice.out" 2>&1 &
+    local pid=$!
+    register_pid "$pid"
+    wait_line "$D/twice.out" "^first " 10 || fail "no first attempt: $(cat "$D/twice.out")"
+    apply_policy zz-twice.ini "[host localhost]" "allow = no"
+    echo > "$D/go"
+    wait_line "$D/twice.out" "^second " 10 || fail "no second attempt: $(cat "$D/twice.out")"
+    apply_policy --remove zz-twice.ini
+    echo > "$D/go"
+    wait "$pid" || fail "the program failed: $(cat "$D/twice.out")"
+    run cat "$D/twice.out"
+    assert_line "first connected"
+    assert_line --regexp "^second failed EACCES .*allow = no"
+    assert_line "third connected"
+}

@@ -333,6 +333,22 @@ gnutls_cli() {
     assert_output --partial "subject \`CN=replace.localhost"
 }
 
+@test "server: a policy change while the server listens applies to its next client" {
+    start_echo -c "$PKI/good-chain.pem" -k "$PKI/good-key.pem"
+    echo one > "$D/in"
+    CLI_STDIN=$D/in gnutls_cli localhost
+    assert_success
+    assert_line one
+    apply_policy zz-listening.ini "[defaults]" "allow = no"
+    CLI_STDIN=$D/in gnutls_cli localhost
+    assert_failure
+    refute_line one
+    apply_policy --remove zz-listening.ini
+    CLI_STDIN=$D/in gnutls_cli localhost
+    assert_success
+    assert_line one
+}
+
 @test "server: a name (SNI) none of the chains holds is refused with unrecognized_name; the server never sees it" {
     start_echo
     echo nope > "$D/in"

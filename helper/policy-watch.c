@@ -12,9 +12,6 @@
 #include "job.h"
 #include "policy.h"
 
-/* What changes a policy directory, as the supervisor watches it. */
-#define POLICY_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB)
-
 static struct {
 	int fd;                      /* the inotify descriptor, or -1 */
 	struct policy_set *set;      /* the parsed policy, or NULL */
@@ -48,7 +45,7 @@ int policy_watch_start(void)
 	if (watch.fd < 0)
 		return -errno;
 	/* Watched before it is read: a change after this is seen. */
-	if (inotify_add_watch(watch.fd, policy_dir(), POLICY_EVENTS) < 0) {
+	if (inotify_add_watch(watch.fd, policy_dir(), POLICY_WATCH_EVENTS) < 0) {
 		r = -errno;
 		close(watch.fd);
 		watch.fd = -1;

@@ -20,6 +20,11 @@
 #define SSA_POLICY_WATCH_H
 
 #include <stdbool.h>
+#include <sys/inotify.h>
+
+/* The inotify(7) events that change a policy directory (the supervisor
+ * watches its directory for the same). */
+#define POLICY_WATCH_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB)
 
 /* Start watching policy_dir() (policy.h) and parse it; a watch this
  * process inherited is let go first.  0, or -errno of inotify(7) (then

@@ -71,6 +71,19 @@ pid_t spare_hand_over(struct spare *sp, int conn, const void *context, size_t le
 	return r < 0 ? r : pid;
 }
 
+pid_t spare_start(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user, int conn,
+		  const void *context, size_t len)
+{
+	pid_t pid = spare_hand_over(sp, conn, context, len);
+	int r;
+
+	if (pid > 0)
+		return pid;
+	if ((r = spare_fork(sp, prepare, serve, user)) < 0)
+		return r;
+	return spare_hand_over(sp, conn, context, len);
+}
+
 void spare_discard(struct spare *sp)
 {
 	if (sp->fd >= 0)

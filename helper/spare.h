@@ -63,6 +63,16 @@ int spare_fork(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serv
  */
 pid_t spare_hand_over(struct spare *sp, int conn, const void *context, size_t len);
 
+/*
+ * Have a helper serve `conn`: hand it to the spare (spare_hand_over()), or,
+ * if there is none or it died since it was forked, to one forked now with
+ * `prepare` and `serve` (spare_fork()), which inherits only what the caller
+ * holds, `conn` included.  Returns the pid of the child now serving
+ * `conn`, or -errno of the last attempt; the caller still closes its copy.
+ */
+pid_t spare_start(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user, int conn,
+		  const void *context, size_t len);
+
 /* Let the spare go, if there is one: it exits unserved. */
 void spare_discard(struct spare *sp);
 

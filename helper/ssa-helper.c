@@ -194,12 +194,8 @@ static int fork_server(int ctl)
 		/* The policy changed since the spare was forked: a new one. */
 		if (policy_watch_refresh())
 			spare_discard(&spare);
-		/* A spare that died since it was forked makes way for a fresh
-		 * one, once (it inherits only `fd`). */
-		if (spare_hand_over(&spare, fd, "C", 1) < 0 &&
-		    spare_fork(&spare, prepare_fork_server_spare, serve_fork_server_spare, NULL) == 0)
-			spare_hand_over(&spare, fd, "C", 1);
-		/* If both failed, closing the descriptor tells the shim (an end
+		spare_start(&spare, prepare_fork_server_spare, serve_fork_server_spare, NULL, fd, "C", 1);
+		/* If that failed, closing the descriptor tells the shim (an end
 		 * of file before the result, ECONNABORTED). */
 		close(fd);
 	}

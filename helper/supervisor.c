@@ -26,6 +26,7 @@
 
 #include "job.h"
 #include "policy.h"
+#include "policy-watch.h"
 #include "spare.h"
 #include "ssa-io.h"
 #include "trust-anchors.h"
@@ -141,8 +142,7 @@ static void load_policy(void)
 	/* Watches again from scratch: the files may be new ones. */
 	close(sv.inotify_fd);
 	sv.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	wd = inotify_add_watch(sv.inotify_fd, policy_dir(),
-			       IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB);
+	wd = inotify_add_watch(sv.inotify_fd, policy_dir(), POLICY_WATCH_EVENTS);
 	watch_system_trust();
 	if (sv.set) {
 		policy_set_foreach(sv.set, preload_store, NULL);
@@ -284,15 +284,14 @@ static int keep_spare(void)
  * as counted for uid `counted` (or -1).  Closes `conn`. */
 static void start_helper(int conn, const struct handover *h, long counted)
 {
-	pid_t pid = spare_hand_over(&sv.spare, conn, h, sizeof *h);
+	/* A spare that died since it was forked is reaped as any child. */
+	pid_t pid = spare_start(&sv.spare, prepare_spare, serve_handover, NULL, conn, h, sizeof *h);
 
-	/* None waits, or it died since it was forked (it is reaped as any
-	 * child): a fresh one, forked now, which inherits only `conn`. */
-	if (pid < 0 && keep_spare() == 0)
-		pid = spare_hand_over(&sv.spare, conn, h, sizeof *h);
 	close(conn); /* the helper's copy only: its exit ends the connection */
 	if (pid > 0)
 		remember(pid, counted);
+	else
+		log_warning("ssa-helper: cannot start a helper: %s", strerror((int)-pid));
 }
 
 /* Take connection `conn`: verify the client, count it, and have a helper

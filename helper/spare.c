@@ -30,6 +30,13 @@ static _Noreturn void wait_and_serve(int fd, spare_serve_fn *serve, void *user)
 	_exit(0);
 }
 
+/* A spare could not be forked (errno e): the next is due later.  -e. */
+static int retry_later(struct spare *sp, int e)
+{
+	sp->due_ms = ssa_now_ms() + SPARE_RETRY_MS;
+	return -e;
+}
+
 int spare_fork(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user)
 {
 	int pair[2];
@@ -38,13 +45,13 @@ int spare_fork(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serv
 	if (sp->pid > 0)
 		return 0;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-		return -errno;
+		return retry_later(sp, errno);
 	pid = fork();
 	if (pid < 0) {
 		int e = errno;
 		close(pair[0]);
 		close(pair[1]);
-		return -e;
+		return retry_later(sp, e);
 	}
 	if (pid == 0) {
 		close(pair[0]);
@@ -67,8 +74,18 @@ pid_t spare_hand_over(struct spare *sp, int conn, const void *context, size_t le
 		return -EINVAL;
 	r = ssa_sendmsg_fds(sp->fd, context, len, &conn, 1, 0);
 	close(sp->fd);
-	*sp = SPARE_NONE;
+	*sp = (struct spare){ .pid = 0, .fd = -1, .due_ms = ssa_now_ms() + SPARE_DELAY_MS };
 	return r < 0 ? r : pid;
+}
+
+int spare_wait_ms(const struct spare *sp)
+{
+	int64_t left;
+
+	if (sp->pid > 0)
+		return -1;
+	left = sp->due_ms - ssa_now_ms();
+	return left > 0 ? (int)left : 0;
 }
 
 pid_t spare_start(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user, int conn,
@@ -96,5 +113,6 @@ bool spare_exited(struct spare *sp, pid_t pid)
 	if (sp->pid <= 0 || pid != sp->pid)
 		return false;
 	spare_discard(sp);
+	sp->due_ms = ssa_now_ms() + SPARE_RETRY_MS;
 	return true;
 }

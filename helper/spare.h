@@ -9,7 +9,11 @@
  * waits on a socketpair(2) for its connection, which the parent hands over
  * as one SOCK_SEQPACKET message: a descriptor (SCM_RIGHTS, unix(7)) and a
  * few bytes of context.  The parent forks the next spare while that one
- * works, so fork(2) and the child's set-up are off the connection's path.
+ * works, so fork(2) and the child's set-up are off the connection's path;
+ * but not at once: SPARE_DELAY_MS after a hand-over (spare_wait_ms()), so
+ * that the fork, about as much CPU as the helper's own start, does not
+ * compete with that start for a CPU.  A connection that comes sooner gets
+ * a helper forked for it (spare_start()).
  *
  * A spare is a copy of its parent as it was when forked: the policy, the
  * trust anchors, the program image.  Discard it when those change; it
@@ -21,17 +25,29 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Largest context handed over with a connection, in bytes. */
 #define SPARE_CONTEXT_MAX 8192
 
+/* How long after a hand-over the next spare is due, in milliseconds: about
+ * the time a helper takes from its connection to its first network byte
+ * (measured: forking at once made connections through the service 3-7%
+ * slower on two CPUs). */
+#define SPARE_DELAY_MS 1
+
+/* How long after a failed fork(2), or a spare that died waiting, the next
+ * attempt is due, in milliseconds: a parent does not fork in a loop. */
+#define SPARE_RETRY_MS 1000
+
 /* The spare of one parent.  Initialize with SPARE_NONE. */
 struct spare {
-	pid_t pid;   /* the waiting child, or 0 if there is none */
-	int fd;      /* the parent's end of the socketpair, or -1 */
+	pid_t pid;        /* the waiting child, or 0 if there is none */
+	int fd;           /* the parent's end of the socketpair, or -1 */
+	int64_t due_ms;   /* with none: when to fork the next (ssa_now_ms()), 0: now */
 };
-#define SPARE_NONE ((struct spare){ .pid = 0, .fd = -1 })
+#define SPARE_NONE ((struct spare){ .pid = 0, .fd = -1, .due_ms = 0 })
 
 /* In the spare, right after fork(2), with `user` as given to spare_fork():
  * shed what the parent holds and the child must not (listening sockets,
@@ -49,15 +65,23 @@ typedef void spare_serve_fn(int conn, const void *context, size_t len, void *use
  * or hands it anything but one descriptor, it exits with status 0 having
  * served nothing.  The caller must hold no descriptor the spare should not
  * inherit but those `prepare` closes.  Returns 0 (a spare is waiting), or
- * -errno of socketpair(2) or fork(2) (then `sp` still has none).
+ * -errno of socketpair(2) or fork(2) (then `sp` still has none, and the
+ * next is due in SPARE_RETRY_MS).
  */
 int spare_fork(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user);
+
+/*
+ * How long the parent may wait before it calls spare_fork(), for poll(2):
+ * -1 (a spare is waiting: no hurry), 0 (one is due), or the milliseconds
+ * left of SPARE_DELAY_MS since the last hand-over.
+ */
+int spare_wait_ms(const struct spare *sp);
 
 /*
  * Hand connection `conn` and `len` (1..SPARE_CONTEXT_MAX) bytes of
  * `context` to the spare, which then owns a copy of `conn` (the caller
  * still closes its own).  The spare is spent either way: `sp` has none
- * after this.  Returns the pid of the child now serving `conn`, or -errno:
+ * after this, and the next one is due in SPARE_DELAY_MS.  Returns the pid of the child now serving `conn`, or -errno:
  * -ENOENT (no spare), -EINVAL (bad length), or the error of sendmsg(2)
  * (the spare died: reap it as any child).
  */
@@ -77,7 +101,7 @@ pid_t spare_start(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *s
 void spare_discard(struct spare *sp);
 
 /* Whether `pid`, a child that has exited, was the spare; if so `sp` has
- * none after this. */
+ * none after this, and the next is due in SPARE_RETRY_MS. */
 bool spare_exited(struct spare *sp, pid_t pid);
 
 #endif /* SSA_SPARE_H */

@@ -182,8 +182,14 @@ static int fork_server(int ctl)
 		char byte;
 
 		/* Forked before the connection it serves arrives (it inherits
-		 * none), while the last one works. */
-		spare_fork(&spare, prepare_fork_server_spare, serve_fork_server_spare, NULL);
+		 * none), while the last one works, once it is due (spare.h). */
+		struct pollfd p = { .fd = ctl, .events = POLLIN };
+		int wait = spare_wait_ms(&spare);
+
+		if (wait == 0)
+			spare_fork(&spare, prepare_fork_server_spare, serve_fork_server_spare, NULL);
+		else if (wait > 0 && poll(&p, 1, wait) <= 0)
+			continue; /* the spare is due, or a signal */
 		ssize_t n = ssa_recvmsg_fds(ctl, &byte, 1, &fd, 1, &n_fds, 0);
 		if (n == -EINTR || n == -EPROTO)
 			continue;

@@ -280,6 +280,13 @@ static int keep_spare(void)
 	return r;
 }
 
+/* The same, once it is due (spare.h: not right after a hand-over). */
+static void keep_spare_if_due(void)
+{
+	if (spare_wait_ms(&sv.spare) == 0)
+		keep_spare();
+}
+
 /* Hand connection `conn` to the waiting helper (spare.h), and remember it
  * as counted for uid `counted` (or -1).  Closes `conn`. */
 static void start_helper(int conn, const struct handover *h, long counted)
@@ -326,14 +333,13 @@ static void accept_clients(void)
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		/* The next connection's helper, forked before it is accepted
 		 * (so it inherits no connection), while the last one works. */
-		keep_spare();
+		keep_spare_if_due();
 		int conn = accept4(sv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0)
 			return;
 		sv.idle_since = ssa_now_ms();
 		take_connection(conn);
 	}
-	keep_spare();
 }
 
 /* Execute this program again with the listening socket (sd_listen_fds(3)):
@@ -419,6 +425,8 @@ int supervisor_run(int listen_fd, char **argv, supervisor_serve_fn *serve)
 	sv.idle_since = ssa_now_ms();
 	for (;;) {
 		int64_t left = sv.idle_since + IDLE_EXIT_MS - ssa_now_ms();
+		int wait = sv.n_children ? -1 : (int)(left > 0 ? left : 0);
+		int spare_wait = spare_wait_ms(&sv.spare);
 		struct pollfd p[3] = {
 			{ .fd = sv.sig_fd, .events = POLLIN },
 			{ .fd = sv.inotify_fd, .events = POLLIN },
@@ -426,7 +434,9 @@ int supervisor_run(int listen_fd, char **argv, supervisor_serve_fn *serve)
 		};
 		if (sv.n_children == 0 && left <= 0)
 			break;
-		if (poll(p, 3, sv.n_children ? -1 : (int)(left > 0 ? left : 0)) < 0 && errno != EINTR)
+		if (spare_wait >= 0 && (wait < 0 || spare_wait < wait))
+			wait = spare_wait;
+		if (poll(p, 3, wait) < 0 && errno != EINTR)
 			break;
 		/* Signals first: a reload asked for before a connection came
 		 * applies to it (systemctl reload, then connect()). */
@@ -438,6 +448,7 @@ int supervisor_run(int listen_fd, char **argv, supervisor_serve_fn *serve)
 			reexecute();
 		if (p[2].revents & POLLIN)
 			accept_clients();
+		keep_spare_if_due();
 	}
 	spare_discard(&sv.spare);
 	sd_notify(0, "STOPPING=1");

@@ -20,6 +20,7 @@
 #include "helper-channel.h"
 #include "journal.h"
 #include "policy-watch.h"
+#include "spare.h"
 #include "tls-session.h"
 #include "ssa-io.h"
 #include "ssa-msg.h"
@@ -76,50 +77,64 @@ struct listener {
 	int64_t accept_pause_until;
 	struct listener_stats *stats;
 	listener_serve_fn *serve_here;  /* standalone: fork a child that serves */
+	struct spare spare;             /* standalone: the next client's child (spare.h) */
 };
+
+/* In a child forked ahead of its client (spare.h), right after fork(2):
+ * keep nothing of the listener's but the journal.  Its client's socket
+ * and the files come again with the request. */
+static void prepare_child(void *user)
+{
+	struct listener *l = user;
+
+	signal(SIGCHLD, SIG_DFL);
+	policy_watch_forget();
+	close(l->listen_fd);
+	close(l->queue_fd);
+	for (size_t i = 0; i < l->n_hs; i++)
+		close(l->hs[i].ctl);
+	for (size_t i = 0; i < l->n_waiting; i++)
+		if (l->waiting[i].fd >= 0)
+			close(l->waiting[i].fd);
+	if (l->held.fd >= 0)
+		close(l->held.fd);
+	for (size_t i = 0; i < l->n_files; i++)
+		close(l->files[i]);
+}
+
+/* In that child, with its end of the control socket: serve the client. */
+static void serve_child(int ctl, const void *context, size_t len, void *user)
+{
+	const struct listener *l = user;
+
+	(void)context;
+	(void)len;
+	l->serve_here(ctl);
+}
 
 /*
  * Standalone: start a client's helper as a child of this process, which
- * has everything loaded already (a fork(2), not a process start).  The
- * child keeps nothing of the listener's but the journal: only its end of
+ * has everything loaded already: the child forked ahead (spare.h), or one
+ * forked now (a fork(2), not a process start).  It gets only its end of
  * the control socket.  Returns our end, or -errno.
  */
-static int fork_helper(struct listener *l, int client)
+static int fork_helper(struct listener *l)
 {
-	int sv[2], r;
+	int sv[2];
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	/* A policy change made before this client came applies to it. */
-	policy_watch_refresh();
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		close(sv[0]);
-		close(sv[1]);
-		return r;
-	}
-	if (pid == 0) {
-		signal(SIGCHLD, SIG_DFL);
-		policy_watch_forget();
-		close(sv[0]);
-		close(client); /* it comes again with the request */
-		close(l->listen_fd);
-		close(l->queue_fd);
-		for (size_t i = 0; i < l->n_hs; i++)
-			close(l->hs[i].ctl);
-		for (size_t i = 0; i < l->n_waiting; i++)
-			if (l->waiting[i].fd >= 0)
-				close(l->waiting[i].fd);
-		if (l->held.fd >= 0)
-			close(l->held.fd);
-		for (size_t i = 0; i < l->n_files; i++)
-			close(l->files[i]);
-		l->serve_here(sv[1]);
-		_exit(0);
-	}
+	/* A policy change made before this client came applies to it: not
+	 * the child forked with the old one. */
+	if (policy_watch_refresh())
+		spare_discard(&l->spare);
+	pid = spare_start(&l->spare, prepare_child, serve_child, l, sv[1], "A", 1);
 	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return (int)pid;
+	}
 	return sv[0];
 }
 
@@ -134,7 +149,7 @@ static void dispatch(struct listener *l, int client, const struct source *from)
 	int ctl, r;
 
 	if (l->serve_here) {
-		ctl = fork_helper(l, client);
+		ctl = fork_helper(l);
 		if (ctl < 0)
 			snprintf(why, sizeof why, "cannot fork a helper: %s", strerror(-ctl));
 	} else {
@@ -362,6 +377,9 @@ static void listener_run(struct listener *l)
 		if (room && !may_accept && (wake < 0 || l->accept_pause_until < wake))
 			wake = l->accept_pause_until;
 		int timeout = wake < 0 ? -1 : wake > now ? (int)(wake - now) : 0;
+		int spare_wait = l->serve_here ? spare_wait_ms(&l->spare) : -1;
+		if (spare_wait >= 0 && (timeout < 0 || spare_wait < timeout))
+			timeout = spare_wait;
 		if (poll(p, 2 + l->n_hs, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents & (POLLHUP | POLLERR))
@@ -385,7 +403,12 @@ static void listener_run(struct listener *l)
 		start_waiting(l);
 		if (p[1].revents & POLLIN)
 			accept_clients(l);
+		/* The next client's child, forked ahead (spare.h) once a first
+		 * client came, and not on top of the last one's start. */
+		if (l->serve_here && spare_wait_ms(&l->spare) == 0)
+			spare_fork(&l->spare, prepare_child, serve_child, l);
 	}
+	spare_discard(&l->spare);
 	for (size_t i = 0; i < l->n_hs; i++)
 		close(l->hs[i].ctl);
 	for (size_t i = 0; i < l->n_waiting; i++)
@@ -477,7 +500,8 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 		l = (struct listener){ .listen_fd = listen_fd, .queue_fd = queue_fd, .request = msg,
 				       .request_len = len, .files = files, .n_files = n_files,
 				       .handshake_ms = (int64_t)policy.handshake_timeout * 1000,
-				       .held = { .fd = -1 }, .stats = stats, .serve_here = serve_here };
+				       .held = { .fd = -1 }, .stats = stats, .serve_here = serve_here,
+				       .spare = SPARE_AFTER_FIRST };
 		listener_run(&l);
 	}
 	explicit_bzero(msg, len);

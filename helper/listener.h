@@ -6,7 +6,8 @@
  * SOCK_SEQPACKET pair (the accept queue); this helper holds the other end
  * and the bound TCP socket.  For each TCP client it obtains a fresh helper
  * (helper-channel.h: the socket-activated service; standalone, a child of
- * its own, forked with GnuTLS loaded instead of a process start) and
+ * its own, forked ahead with GnuTLS loaded (spare.h) instead of a process
+ * start) and
  * hands it the client with an SSA_MSG_ACCEPT request; that helper does the
  * handshake on its own, so a slow or silent client delays nobody else.  A
  * helper whose handshake succeeded answers with the application's end of a

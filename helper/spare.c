@@ -82,7 +82,7 @@ int spare_wait_ms(const struct spare *sp)
 {
 	int64_t left;
 
-	if (sp->pid > 0)
+	if (sp->pid > 0 || sp->due_ms < 0)
 		return -1;
 	left = sp->due_ms - ssa_now_ms();
 	return left > 0 ? (int)left : 0;

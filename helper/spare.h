@@ -3,8 +3,9 @@
  * spare.h: a helper forked ahead of its connection.
  *
  * The processes that fork one helper per connection (the service's
- * supervisor, supervisor.h, and a program's standalone fork server,
- * ssa-helper --fork-server) keep one child forked in advance: the spare.
+ * supervisor, supervisor.h, a program's standalone fork server,
+ * ssa-helper --fork-server, and a standalone listener, listener.h) keep
+ * one child forked in advance: the spare.
  * It prepares itself (drops privileges, closes what is not its own), then
  * waits on a socketpair(2) for its connection, which the parent hands over
  * as one SOCK_SEQPACKET message: a descriptor (SCM_RIGHTS, unix(7)) and a
@@ -45,9 +46,12 @@
 struct spare {
 	pid_t pid;        /* the waiting child, or 0 if there is none */
 	int fd;           /* the parent's end of the socketpair, or -1 */
-	int64_t due_ms;   /* with none: when to fork the next (ssa_now_ms()), 0: now */
+	int64_t due_ms;   /* with none: when to fork the next (ssa_now_ms()), 0: now,
+			   * -1: not before the first hand-over */
 };
 #define SPARE_NONE ((struct spare){ .pid = 0, .fd = -1, .due_ms = 0 })
+/* None, and none forked ahead until a first connection came. */
+#define SPARE_AFTER_FIRST ((struct spare){ .pid = 0, .fd = -1, .due_ms = -1 })
 
 /* In the spare, right after fork(2), with `user` as given to spare_fork():
  * shed what the parent holds and the child must not (listening sockets,
@@ -72,8 +76,9 @@ int spare_fork(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serv
 
 /*
  * How long the parent may wait before it calls spare_fork(), for poll(2):
- * -1 (a spare is waiting: no hurry), 0 (one is due), or the milliseconds
- * left of SPARE_DELAY_MS since the last hand-over.
+ * -1 (a spare is waiting, or none is due before a first hand-over: no
+ * hurry), 0 (one is due), or the milliseconds left of SPARE_DELAY_MS since
+ * the last hand-over.
  */
 int spare_wait_ms(const struct spare *sp);
 

@@ -700,6 +700,29 @@ wait_line() {
     return 1
 }
 
+# helpers_of MARK: the pids of ssa-helper processes whose environment holds
+# SSA_TEST_MARK=MARK (a helper inherits the application's environment).
+helpers_of() {
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/exe" 2>/dev/null)" = "$SSA_HELPER" ] || continue
+        tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "SSA_TEST_MARK=$1" &&
+            echo "${p#/proc/}"
+    done
+    return 0
+}
+
+# wait_helpers_of MARK N: wait (bounded, 5 s) until exactly N helpers of
+# MARK (helpers_of) live.
+wait_helpers_of() {
+    local i
+    for i in $(seq 50); do
+        [ "$(helpers_of "$1" | grep -c .)" -eq "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # helpers_holding STATE FILTER [EXCLUDE-PID...]: the pids, one per line,
 # of the ssa-helper processes holding a TCP socket in STATE (ss(8) state
 # name) that matches the ss FILTER, except the EXCLUDE-PIDs.  In units

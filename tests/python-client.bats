@@ -90,18 +90,6 @@ R_NAME_MISMATCH='name.*(does not|doesn.t|not) match|(name|host).*mismatch|mismat
 # Standalone: the helper started ahead of the next connection (SPEC §5).
 # ---------------------------------------------------------------------------
 
-# helpers_of MARK: the pids of ssa-helper processes whose environment holds
-# SSA_TEST_MARK=MARK (a helper inherits the application's environment).
-helpers_of() {
-    local p
-    for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/exe" 2>/dev/null)" = "$SSA_HELPER" ] || continue
-        tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "SSA_TEST_MARK=$1" &&
-            echo "${p#/proc/}"
-    done
-    return 0
-}
-
 @test "python: a program that closed every descriptor (a daemon detaching) still connects, and keeps its own files" {
     # What the shim keeps between calls (a resumption channel; standalone,
     # the helper started ahead) is gone, and must not take the numbers'
@@ -148,14 +136,14 @@ exec(open("$D/client.py").read().replace("s.close()", "s.close(); print('done', 
 EOF
     env LD_PRELOAD="$SSA_SHIM" SSA_TEST_MARK="$D" "$PYTHON" "$D/stay.py" \
         127.0.0.1 "$SERVER_PORT" localhost > "$D/stay.out" 2>&1 &
-    local pid=$! i
+    local pid=$!
     register_pid "$pid"
     wait_line "$D/stay.out" "^done" 10 || fail "the client did not finish: $(cat "$D/stay.out")"
     # While the program lives, the connection's own helper has ended with
     # it, and two wait: the fork server, and the helper it forked ahead for
     # the next connection (spare.h), its child ...
     local waiting
-    for i in $(seq 50); do [ "$(helpers_of "$D" | wc -l)" -eq 2 ] && break; sleep 0.1; done
+    wait_helpers_of "$D" 2 || true
     waiting=$(helpers_of "$D")
     [ "$(wc -l <<<"$waiting")" -eq 2 ] || fail "helpers waiting: $(wc -l <<<"$waiting"), not 2"
     local a b
@@ -166,8 +154,7 @@ EOF
     echo > "$D/go"
     wait "$pid"
     # ... and none once it has exited.
-    for i in $(seq 50); do [ -z "$(helpers_of "$D")" ] && break; sleep 0.1; done
-    [ -z "$(helpers_of "$D")" ] || fail "helpers left behind: $(helpers_of "$D")"
+    wait_helpers_of "$D" 0 || fail "helpers left behind: $(helpers_of "$D")"
 }
 
 @test "python: a policy change between two connections of one program applies to the second (standalone: the policy its fork server watches)" {

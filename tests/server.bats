@@ -349,6 +349,28 @@ gnutls_cli() {
     assert_line one
 }
 
+@test "standalone: a listener forks the child for its next client ahead, after the first one, and the child exits with the server" {
+    [ "$SSA_TEST_MODE" = standalone ] || skip "standalone mode only (the listener forks its clients' helpers)"
+    SSA_TEST_MARK=$D start_echo
+    # Before any client: the server's fork server, the helper it forked
+    # ahead (spare.h), and the listener, which forks ahead only once a
+    # client came.
+    wait_helpers_of "$D" 3 || fail "helpers before a client: $(helpers_of "$D" | grep -c .), not 3"
+    echo one > "$D/in"
+    CLI_STDIN=$D/in gnutls_cli localhost
+    assert_success
+    assert_line one
+    # The client's helper ended with its connection; the listener's child
+    # for the next client waits, and serves it.
+    wait_helpers_of "$D" 4 || fail "helpers after a client: $(helpers_of "$D" | grep -c .), not 4"
+    CLI_STDIN=$D/in gnutls_cli localhost
+    assert_success
+    assert_line one
+    wait_helpers_of "$D" 4 || fail "helpers after two clients: $(helpers_of "$D" | grep -c .), not 4"
+    kill "$SERVER_PID"
+    wait_helpers_of "$D" 0 || fail "helpers left behind by the server: $(helpers_of "$D")"
+}
+
 @test "server: a name (SNI) none of the chains holds is refused with unrecognized_name; the server never sees it" {
     start_echo
     echo nope > "$D/in"

@@ -78,17 +78,21 @@ struct listener {
 	struct listener_stats *stats;
 	listener_serve_fn *serve_here;  /* standalone: fork a child that serves */
 	struct spare spare;             /* standalone: the next client's child (spare.h) */
+	int dispatching;                /* the client being handed to a helper, or -1 */
 };
 
-/* In a child forked ahead of its client (spare.h), right after fork(2):
- * keep nothing of the listener's but the journal.  Its client's socket
- * and the files come again with the request. */
+/* In a child forked for a client (spare.h: ahead of it, or for it when
+ * none waits), right after fork(2): keep nothing of the listener's but the
+ * journal.  Its client's socket and the files come again with the
+ * request. */
 static void prepare_child(void *user)
 {
 	struct listener *l = user;
 
 	signal(SIGCHLD, SIG_DFL);
 	policy_watch_forget();
+	if (l->dispatching >= 0)
+		close(l->dispatching);
 	close(l->listen_fd);
 	close(l->queue_fd);
 	for (size_t i = 0; i < l->n_hs; i++)
@@ -118,7 +122,7 @@ static void serve_child(int ctl, const void *context, size_t len, void *user)
  * forked now (a fork(2), not a process start).  It gets only its end of
  * the control socket.  Returns our end, or -errno.
  */
-static int fork_helper(struct listener *l)
+static int fork_helper(struct listener *l, int client)
 {
 	int sv[2];
 	pid_t pid;
@@ -129,7 +133,9 @@ static int fork_helper(struct listener *l)
 	 * the child forked with the old one. */
 	if (policy_watch_refresh())
 		spare_discard(&l->spare);
+	l->dispatching = client;
 	pid = spare_start(&l->spare, prepare_child, serve_child, l, sv[1], "A", 1);
+	l->dispatching = -1;
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
@@ -149,7 +155,7 @@ static void dispatch(struct listener *l, int client, const struct source *from)
 	int ctl, r;
 
 	if (l->serve_here) {
-		ctl = fork_helper(l);
+		ctl = fork_helper(l, client);
 		if (ctl < 0)
 			snprintf(why, sizeof why, "cannot fork a helper: %s", strerror(-ctl));
 	} else {
@@ -501,7 +507,7 @@ static int serve(struct job *j, int listen_fd, int queue_fd, struct listener_sta
 				       .request_len = len, .files = files, .n_files = n_files,
 				       .handshake_ms = (int64_t)policy.handshake_timeout * 1000,
 				       .held = { .fd = -1 }, .stats = stats, .serve_here = serve_here,
-				       .spare = SPARE_AFTER_FIRST };
+				       .spare = SPARE_AFTER_FIRST, .dispatching = -1 };
 		listener_run(&l);
 	}
 	explicit_bzero(msg, len);

@@ -30,6 +30,11 @@ static _Noreturn void wait_and_serve(int fd, spare_serve_fn *serve, void *user)
 	_exit(0);
 }
 
+/* The connection spare_start() forks a child for, while it does: that
+ * child gets it again over the socketpair, so it closes its inherited copy
+ * (which would keep the connection open until the child exits). */
+static int forking_for = -1;
+
 /* A spare could not be forked (errno e): the next is due later.  -e. */
 static int retry_later(struct spare *sp, int e)
 {
@@ -55,6 +60,8 @@ int spare_fork(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serv
 	}
 	if (pid == 0) {
 		close(pair[0]);
+		if (forking_for >= 0)
+			close(forking_for);
 		prepare(user);
 		wait_and_serve(pair[1], serve, user);
 	}
@@ -96,7 +103,10 @@ pid_t spare_start(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *s
 
 	if (pid > 0)
 		return pid;
-	if ((r = spare_fork(sp, prepare, serve, user)) < 0)
+	forking_for = conn;
+	r = spare_fork(sp, prepare, serve, user);
+	forking_for = -1;
+	if (r < 0)
 		return r;
 	return spare_hand_over(sp, conn, context, len);
 }

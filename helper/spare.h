@@ -86,7 +86,8 @@ int spare_wait_ms(const struct spare *sp);
  * Hand connection `conn` and `len` (1..SPARE_CONTEXT_MAX) bytes of
  * `context` to the spare, which then owns a copy of `conn` (the caller
  * still closes its own).  The spare is spent either way: `sp` has none
- * after this, and the next one is due in SPARE_DELAY_MS.  Returns the pid of the child now serving `conn`, or -errno:
+ * after this, and the next one is due in SPARE_DELAY_MS.  Returns the pid
+ * of the child now serving `conn`, or -errno:
  * -ENOENT (no spare), -EINVAL (bad length), or the error of sendmsg(2)
  * (the spare died: reap it as any child).
  */
@@ -95,8 +96,8 @@ pid_t spare_hand_over(struct spare *sp, int conn, const void *context, size_t le
 /*
  * Have a helper serve `conn`: hand it to the spare (spare_hand_over()), or,
  * if there is none or it died since it was forked, to one forked now with
- * `prepare` and `serve` (spare_fork()), which inherits only what the caller
- * holds, `conn` included.  Returns the pid of the child now serving
+ * `prepare` and `serve` (spare_fork()), which inherits what the caller
+ * holds but `conn` (it gets that over the socketpair, as a spare would).  Returns the pid of the child now serving
  * `conn`, or -errno of the last attempt; the caller still closes its copy.
  */
 pid_t spare_start(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user, int conn,

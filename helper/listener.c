@@ -383,9 +383,8 @@ static void listener_run(struct listener *l)
 		if (room && !may_accept && (wake < 0 || l->accept_pause_until < wake))
 			wake = l->accept_pause_until;
 		int timeout = wake < 0 ? -1 : wake > now ? (int)(wake - now) : 0;
-		int spare_wait = l->serve_here ? spare_wait_ms(&l->spare) : -1;
-		if (spare_wait >= 0 && (timeout < 0 || spare_wait < timeout))
-			timeout = spare_wait;
+		if (l->serve_here)
+			timeout = spare_poll_timeout(&l->spare, timeout);
 		if (poll(p, 2 + l->n_hs, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents & (POLLHUP | POLLERR))
@@ -411,8 +410,8 @@ static void listener_run(struct listener *l)
 			accept_clients(l);
 		/* The next client's child, forked ahead (spare.h) once a first
 		 * client came, and not on top of the last one's start. */
-		if (l->serve_here && spare_wait_ms(&l->spare) == 0)
-			spare_fork(&l->spare, prepare_child, serve_child, l);
+		if (l->serve_here)
+			spare_fork_if_due(&l->spare, prepare_child, serve_child, l);
 	}
 	spare_discard(&l->spare);
 	for (size_t i = 0; i < l->n_hs; i++)

@@ -4,6 +4,7 @@
 #include "spare.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -85,14 +86,28 @@ pid_t spare_hand_over(struct spare *sp, int conn, const void *context, size_t le
 	return r < 0 ? r : pid;
 }
 
-int spare_wait_ms(const struct spare *sp)
+/* Milliseconds until the next spare is due: -1 (one waits, or none is due
+ * before a first hand-over), 0 (due now), or the time left. */
+static int wait_ms(const struct spare *sp)
 {
 	int64_t left;
 
 	if (sp->pid > 0 || sp->due_ms < 0)
 		return -1;
 	left = sp->due_ms - ssa_now_ms();
-	return left > 0 ? (int)left : 0;
+	return left > 0 ? (left < INT_MAX ? (int)left : INT_MAX) : 0;
+}
+
+int spare_fork_if_due(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user)
+{
+	return wait_ms(sp) == 0 ? spare_fork(sp, prepare, serve, user) : 0;
+}
+
+int spare_poll_timeout(const struct spare *sp, int timeout)
+{
+	int due = wait_ms(sp);
+
+	return due >= 0 && (timeout < 0 || due < timeout) ? due : timeout;
 }
 
 pid_t spare_start(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user, int conn,

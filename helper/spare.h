@@ -11,7 +11,8 @@
  * as one SOCK_SEQPACKET message: a descriptor (SCM_RIGHTS, unix(7)) and a
  * few bytes of context.  The parent forks the next spare while that one
  * works, so fork(2) and the child's set-up are off the connection's path;
- * but not at once: SPARE_DELAY_MS after a hand-over (spare_wait_ms()), so
+ * but not at once: SPARE_DELAY_MS after a hand-over (spare_fork_if_due(),
+ * spare_poll_timeout()), so
  * that the fork, about as much CPU as the helper's own start, does not
  * compete with that start for a CPU.  A connection that comes sooner gets
  * a helper forked for it (spare_start()).
@@ -75,12 +76,19 @@ typedef void spare_serve_fn(int conn, const void *context, size_t len, void *use
 int spare_fork(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user);
 
 /*
- * How long the parent may wait before it calls spare_fork(), for poll(2):
- * -1 (a spare is waiting, or none is due before a first hand-over: no
- * hurry), 0 (one is due), or the milliseconds left of SPARE_DELAY_MS since
- * the last hand-over.
+ * spare_fork(), if no spare waits and the next one is due (SPARE_DELAY_MS
+ * after the last hand-over, SPARE_RETRY_MS after a failure; never before a
+ * first hand-over with SPARE_AFTER_FIRST).  Returns 0 (nothing to do, or a
+ * spare is waiting now) or -errno as spare_fork().
  */
-int spare_wait_ms(const struct spare *sp);
+int spare_fork_if_due(struct spare *sp, spare_prepare_fn *prepare, spare_serve_fn *serve, void *user);
+
+/*
+ * The poll(2) timeout for a parent that would wait `timeout` milliseconds
+ * (-1: without limit): shortened to when the next spare is due, so that
+ * it calls spare_fork_if_due() in time.
+ */
+int spare_poll_timeout(const struct spare *sp, int timeout);
 
 /*
  * Hand connection `conn` and `len` (1..SPARE_CONTEXT_MAX) bytes of

@@ -184,11 +184,10 @@ static int fork_server(int ctl)
 		/* Forked before the connection it serves arrives (it inherits
 		 * none), while the last one works, once it is due (spare.h). */
 		struct pollfd p = { .fd = ctl, .events = POLLIN };
-		int wait = spare_wait_ms(&spare);
 
-		if (wait == 0)
-			spare_fork(&spare, prepare_fork_server_spare, serve_fork_server_spare, NULL);
-		else if (wait > 0 && poll(&p, 1, wait) <= 0)
+		spare_fork_if_due(&spare, prepare_fork_server_spare, serve_fork_server_spare, NULL);
+		int ready = poll(&p, 1, spare_poll_timeout(&spare, -1));
+		if (ready == 0 || (ready < 0 && errno == EINTR))
 			continue; /* the spare is due, or a signal */
 		ssize_t n = ssa_recvmsg_fds(ctl, &byte, 1, &fd, 1, &n_fds, 0);
 		if (n == -EINTR || n == -EPROTO)

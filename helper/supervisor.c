@@ -118,7 +118,7 @@ static void watch_system_trust(void)
 	inotify_add_watch(sv.inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_CREATE);
 }
 
-static int keep_spare(void);
+static void keep_spare(bool now);
 
 /* Load policy and anchors, replacing the current ones only whole, and
  * fork the next connection's helper with them. */
@@ -158,7 +158,7 @@ static void load_policy(void)
 	if (wd < 0)
 		log_warning("ssa-helper: cannot watch %s for changes: %s (systemctl reload still works)", policy_dir(),
 			    strerror(errno));
-	keep_spare();
+	keep_spare(true);
 }
 
 /* --- children -------------------------------------------------------------- */
@@ -270,21 +270,15 @@ static void serve_handover(int conn, const void *context, size_t len, void *user
 	sv.serve(conn, &h.id, h.refuse, h.why);
 }
 
-/* Fork the next connection's helper now, if there is none waiting. */
-static int keep_spare(void)
+/* Fork the next connection's helper if there is none waiting: `now`, or
+ * once it is due (spare.h: not right after a hand-over). */
+static void keep_spare(bool now)
 {
-	int r = spare_fork(&sv.spare, prepare_spare, serve_handover, NULL);
+	int r = now ? spare_fork(&sv.spare, prepare_spare, serve_handover, NULL)
+		    : spare_fork_if_due(&sv.spare, prepare_spare, serve_handover, NULL);
 
 	if (r < 0)
 		log_warning("ssa-helper: cannot start a helper: %s", strerror(-r));
-	return r;
-}
-
-/* The same, once it is due (spare.h: not right after a hand-over). */
-static void keep_spare_if_due(void)
-{
-	if (spare_wait_ms(&sv.spare) == 0)
-		keep_spare();
 }
 
 /* Hand connection `conn` to the waiting helper (spare.h), and remember it
@@ -333,7 +327,7 @@ static void accept_clients(void)
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		/* The next connection's helper, forked before it is accepted
 		 * (so it inherits no connection), while the last one works. */
-		keep_spare_if_due();
+		keep_spare(false);
 		int conn = accept4(sv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0)
 			return;
@@ -425,8 +419,7 @@ int supervisor_run(int listen_fd, char **argv, supervisor_serve_fn *serve)
 	sv.idle_since = ssa_now_ms();
 	for (;;) {
 		int64_t left = sv.idle_since + IDLE_EXIT_MS - ssa_now_ms();
-		int wait = sv.n_children ? -1 : (int)(left > 0 ? left : 0);
-		int spare_wait = spare_wait_ms(&sv.spare);
+		int wait = spare_poll_timeout(&sv.spare, sv.n_children ? -1 : (int)(left > 0 ? left : 0));
 		struct pollfd p[3] = {
 			{ .fd = sv.sig_fd, .events = POLLIN },
 			{ .fd = sv.inotify_fd, .events = POLLIN },
@@ -434,8 +427,6 @@ int supervisor_run(int listen_fd, char **argv, supervisor_serve_fn *serve)
 		};
 		if (sv.n_children == 0 && left <= 0)
 			break;
-		if (spare_wait >= 0 && (wait < 0 || spare_wait < wait))
-			wait = spare_wait;
 		if (poll(p, 3, wait) < 0 && errno != EINTR)
 			break;
 		/* Signals first: a reload asked for before a connection came
@@ -448,7 +439,7 @@ int supervisor_run(int listen_fd, char **argv, supervisor_serve_fn *serve)
 			reexecute();
 		if (p[2].revents & POLLIN)
 			accept_clients();
-		keep_spare_if_due();
+		keep_spare(false);
 	}
 	spare_discard(&sv.spare);
 	sd_notify(0, "STOPPING=1");

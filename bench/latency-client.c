@@ -11,6 +11,15 @@
  *                             loaded once before the loop; SNI and
  *                             certificate verification against the name
  *                             given with -H; TLS 1.2-1.3.  The reference.
+ *   inproc-forked HOST PORT CAFILE
+ *                             the same client, but each connection is made
+ *                             by a child forked ahead of it (after the
+ *                             previous sample, with the trust anchors
+ *                             loaded once in the parent), woken over a
+ *                             pipe; the sample runs from the wake-up to the
+ *                             child's echo, and the child exits after it.
+ *                             What one process per connection costs
+ *                             (SPEC §5) without anything else of the SSA.
  *   ssa HOST PORT             plain socket calls with IPPROTO_TLS and
  *                             TLS_HOSTNAME; the TLS work is done by the SSA
  *                             (run with libssa-shim linked or LD_PRELOADed).
@@ -39,6 +48,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -51,6 +61,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,7 +93,7 @@
 
 /* Settings shared by all modes, filled in by main() from the command line. */
 struct config {
-	const char *mode;        /* "inproc", "ssa" or "plain-unix" */
+	const char *mode;        /* "inproc", "inproc-forked", "ssa" or "plain-unix" */
 	const char *name;        /* SNI / verification name */
 	int nodelay;             /* -N: set TCP_NODELAY before connect */
 	int resume;              /* -R: every connection after the first resumed */
@@ -222,6 +233,9 @@ static int tcp_connect(const struct config *cfg, int proto)
  * TLS 1.3 (outside the timed part).  Returns the latency in ns; fatal on a
  * failed handshake or verification, with GnuTLS's message.
  */
+/* When the last sample_inproc() read its echo (now_ns()). */
+static int64_t inproc_done_ns;
+
 static int64_t sample_inproc(const struct config *cfg, int first)
 {
 	static gnutls_datum_t saved;  /* -R: the previous connection's session */
@@ -284,6 +298,7 @@ static int64_t sample_inproc(const struct config *cfg, int first)
 	if (c != ECHO_BYTE)
 		die("echoed byte 0x%02x, expected 0x%02x", (unsigned char)c, ECHO_BYTE);
 	t1 = now_ns();
+	inproc_done_ns = t1;
 
 	if (first && gnutls_protocol_get_version(s) != GNUTLS_TLS1_3)
 		die("negotiated %s, expected TLS1.3",
@@ -305,6 +320,84 @@ static int64_t sample_inproc(const struct config *cfg, int first)
 	if (close(fd) != 0)
 		die("close: %s", strerror(errno));
 	return t1 - t0;
+}
+
+/* A child forked ahead of its connection (inproc-forked), and the pipes
+ * that wake it and carry its sample back. */
+struct forked_child {
+	pid_t pid;    /* 0: none yet */
+	int wake;     /* the parent's write end: the start time, int64_t ns */
+	int report;   /* the parent's read end: the sample, int64_t ns */
+};
+
+/*
+ * fork_ahead: fork the child of the next inproc-forked sample into *f.  It
+ * waits for its start time on the wake pipe, makes one sample_inproc()
+ * connection (first: as there), writes the time from that start to its
+ * echo on the report pipe and exits (0; 1 if the report cannot be
+ * written; sample_inproc() failures exit 1 with their message).  A wake
+ * pipe closed before a start time makes it exit 0 unserved.  Fatal in the
+ * parent if pipe(2) or fork(2) fails.
+ */
+static void fork_ahead(const struct config *cfg, struct forked_child *f, int first)
+{
+	int wake[2], report[2];
+
+	if (pipe2(wake, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0)
+		die("pipe2: %s", strerror(errno));
+	f->pid = fork();
+	if (f->pid < 0)
+		die("fork: %s", strerror(errno));
+	if (f->pid == 0) {
+		int64_t start, took;
+
+		close(wake[1]);
+		close(report[0]);
+		if (read(wake[0], &start, sizeof start) != (ssize_t)sizeof start)
+			_exit(0);
+		(void)sample_inproc(cfg, first);
+		took = inproc_done_ns - start;
+		_exit(write(report[1], &took, sizeof took) == (ssize_t)sizeof took ? 0 : 1);
+	}
+	close(wake[0]);
+	close(report[1]);
+	f->wake = wake[1];
+	f->report = report[0];
+}
+
+/*
+ * sample_forked: one inproc-forked sample: wake the child forked ahead,
+ * read its sample, then fork the next child (its exit and the fork are
+ * not in the sample; the exit may overlap the next one, as a helper's
+ * does).  With last != 0, fork none and wait for every child.  Returns the
+ * latency in ns; fatal if the child failed.
+ */
+static int64_t sample_forked(const struct config *cfg, int first, int last)
+{
+	static struct forked_child child;
+	int64_t start, took = 0;
+	int status;
+
+	while (waitpid(-1, &status, WNOHANG) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			die("a forked client failed (status 0x%x)", status);
+	if (child.pid == 0)
+		fork_ahead(cfg, &child, first);
+	start = now_ns();
+	if (write(child.wake, &start, sizeof start) != (ssize_t)sizeof start)
+		die("waking the forked client: %s", strerror(errno));
+	if (read(child.report, &took, sizeof took) != (ssize_t)sizeof took)
+		die("the forked client made no connection (its message is above)");
+	close(child.wake);
+	close(child.report);
+	child.pid = 0;
+	if (!last)
+		fork_ahead(cfg, &child, 0);
+	else
+		while (waitpid(-1, &status, 0) > 0)
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				die("a forked client failed (status 0x%x)", status);
+	return took;
 }
 
 /*
@@ -376,12 +469,15 @@ static int64_t sample_unix(const struct config *cfg)
 
 /*
  * one_sample: dispatch one sample to the function for cfg->mode; first is
- * passed on (see there).  Returns the latency in ns.
+ * passed on (see there), last (the run's last sample) to sample_forked().
+ * Returns the latency in ns.
  */
-static int64_t one_sample(const struct config *cfg, int first)
+static int64_t one_sample(const struct config *cfg, int first, int last)
 {
 	if (strcmp(cfg->mode, "inproc") == 0)
 		return sample_inproc(cfg, first);
+	if (strcmp(cfg->mode, "inproc-forked") == 0)
+		return sample_forked(cfg, first, last);
 	if (strcmp(cfg->mode, "ssa") == 0)
 		return sample_ssa(cfg, first);
 	return sample_unix(cfg);
@@ -392,6 +488,7 @@ static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
 	fputs("usage: latency-client [-n N] [-w WARMUP] [-H NAME] [-N] [-R] inproc HOST PORT CAFILE\n"
+	      "       latency-client [-n N] [-w WARMUP] [-H NAME] [-N] inproc-forked HOST PORT CAFILE\n"
 	      "       latency-client [-n N] [-w WARMUP] [-H NAME] [-N] [-R] ssa HOST PORT\n"
 	      "       latency-client [-n N] [-w WARMUP] plain-unix PATH\n"
 	      "Prints N connect-to-ready latencies in microseconds, one per line.\n",
@@ -445,8 +542,9 @@ int main(int argc, char **argv)
 	argc -= optind + 1;
 	argv += optind + 1;
 
-	if (strcmp(cfg.mode, "inproc") == 0) {
-		if (argc != 3)
+	if (strcmp(cfg.mode, "inproc") == 0 || strcmp(cfg.mode, "inproc-forked") == 0) {
+		/* A forked client's session dies with it: nothing to resume. */
+		if (argc != 3 || (cfg.resume && strcmp(cfg.mode, "inproc") != 0))
 			usage();
 		set_inet(&cfg, argv[0], argv[1]);
 		if ((r = gnutls_global_init()) < 0)
@@ -481,9 +579,9 @@ int main(int argc, char **argv)
 	if (lat == NULL)
 		die("out of memory for %ld samples", n);
 	for (i = 0; i < warm; i++)
-		(void)one_sample(&cfg, i == 0);
+		(void)one_sample(&cfg, i == 0, 0);
 	for (i = 0; i < n; i++)
-		lat[i] = one_sample(&cfg, warm == 0 && i == 0);
+		lat[i] = one_sample(&cfg, warm == 0 && i == 0, i == n - 1);
 
 	/* Printed only after the loop so that output does not perturb it. */
 	for (i = 0; i < n; i++)

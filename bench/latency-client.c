@@ -365,6 +365,17 @@ static void fork_ahead(const struct config *cfg, struct forked_child *f, int fir
 	f->report = report[0];
 }
 
+/* reap_forked: collect the forked clients that have exited (flags as
+ * waitpid(2): WNOHANG, or 0 to wait for all).  Fatal if one failed. */
+static void reap_forked(int flags)
+{
+	int status;
+
+	while (waitpid(-1, &status, flags) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			die("a forked client failed (status 0x%x)", status);
+}
+
 /*
  * sample_forked: one inproc-forked sample: wake the child forked ahead,
  * read its sample, then fork the next child (its exit and the fork are
@@ -376,11 +387,8 @@ static int64_t sample_forked(const struct config *cfg, int first, int last)
 {
 	static struct forked_child child;
 	int64_t start, took = 0;
-	int status;
 
-	while (waitpid(-1, &status, WNOHANG) > 0)
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			die("a forked client failed (status 0x%x)", status);
+	reap_forked(WNOHANG);
 	if (child.pid == 0)
 		fork_ahead(cfg, &child, first);
 	start = now_ns();
@@ -394,9 +402,7 @@ static int64_t sample_forked(const struct config *cfg, int first, int last)
 	if (!last)
 		fork_ahead(cfg, &child, 0);
 	else
-		while (waitpid(-1, &status, 0) > 0)
-			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-				die("a forked client failed (status 0x%x)", status);
+		reap_forked(0);
 	return took;
 }
 
